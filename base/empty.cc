@@ -1,0 +1,1 @@
+// Gives every library target at least one source while its directory is being filled.

@@ -1,0 +1,137 @@
+// Config: the immutable, validated configuration of one Gatehouse process.
+//
+// Built once by load_config() / parse_config() and then only read; a reload builds a
+// new Config and swaps it whole (workers hold a std::shared_ptr<const Config>). Every
+// key is optional: a default-constructed Config is the built-in default configuration,
+// and equals the shipped gatehouse.toml.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/cidr.h"
+
+namespace gatehouse {
+
+using Duration = std::chrono::milliseconds;
+
+// "127.0.0.1:3128", "[::1]:3128", "localhost:53" split into host and port. The host of
+// a bracketed IPv6 literal is stored without brackets.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;  // re-adds brackets around IPv6 literals
+  bool operator==(const HostPort&) const = default;
+};
+
+enum class LogFormat { kJson, kCombined };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct Config {
+  struct Server {
+    std::vector<HostPort> listen{{"127.0.0.1", 3128}};
+    unsigned workers = 0;  // 0 = one per CPU core
+    std::string name = "gatehouse";
+    Duration drain_timeout = std::chrono::seconds(30);
+    bool maintenance = false;
+  } server;
+
+  struct Timeouts {
+    Duration client_header = std::chrono::seconds(30);
+    Duration client_idle = std::chrono::seconds(120);
+    Duration dns = std::chrono::seconds(5);
+    Duration connect = std::chrono::seconds(10);
+    Duration response_header = std::chrono::seconds(60);
+    Duration idle = std::chrono::seconds(300);
+  } timeouts;
+
+  struct Limits {
+    uint64_t max_connections = 10000;
+    uint64_t max_uri_bytes = 8192;
+    uint64_t max_header_bytes = 65536;
+    uint64_t max_request_body_bytes = 0;  // 0 = unlimited
+  } limits;
+
+  struct Resolver {
+    std::vector<HostPort> servers;  // empty = /etc/resolv.conf; port defaults to 53
+    Duration max_ttl = std::chrono::minutes(5);
+    Duration negative_ttl = std::chrono::seconds(30);
+  } resolver;
+
+  struct Access {
+    std::vector<Cidr> allow_clients = default_allow_clients();
+    std::vector<std::string> allow_destinations;  // host names, "*.example.com", CIDRs
+    std::vector<std::string> deny_destinations;
+    std::vector<Cidr> deny_destination_ips = default_deny_destination_ips();
+    std::vector<uint16_t> connect_ports{443, 80};
+    std::vector<std::string> disabled_methods{"TRACE"};  // upper-cased
+
+    static std::vector<Cidr> default_allow_clients();
+    static std::vector<Cidr> default_deny_destination_ips();
+  } access;
+
+  struct Auth {
+    std::string htpasswd;  // empty = no proxy authentication
+    std::string realm = "gatehouse";
+  } auth;
+
+  struct Mime {
+    std::vector<std::string> deny_responses;  // lower-cased media types, "type/*" allowed
+    std::vector<std::string> allow_responses;
+    std::vector<std::string> deny_requests;
+  } mime;
+
+  struct Redirects {
+    uint64_t max_chain = 20;  // 0 = do not track
+    Duration remember = std::chrono::minutes(2);
+  } redirects;
+
+  struct Errors {
+    std::string templates_dir;
+    std::string contact;
+  } errors;
+
+  struct Log {
+    std::string access = "stdout";  // stdout | stderr | off | a path
+    LogFormat format = LogFormat::kJson;
+    LogLevel level = LogLevel::kInfo;
+  } log;
+};
+
+// A configuration problem, reported as "file:line: message" (line 0 = no line, e.g. an
+// environment variable or an unreadable file; then "source: message").
+struct ConfigError {
+  std::string source;  // file path, or "GATEHOUSE_SERVER_LISTEN" for an env override
+  int line = 0;
+  int column = 0;
+  std::string message;
+  std::string to_string() const;
+};
+
+using ConfigResult = std::variant<Config, ConfigError>;
+
+// Environment used for GATEHOUSE_<SECTION>_<KEY> overrides; injectable for tests.
+using Environment = std::map<std::string, std::string>;
+Environment process_environment();
+
+// Parses TOML text. `source` names it in errors. Env overrides apply after the file.
+ConfigResult parse_config(std::string_view text, std::string_view source,
+                          const Environment& env = {});
+// Reads and parses a file; an unreadable file is an error naming the path.
+ConfigResult load_config(const std::string& path, const Environment& env = {});
+// Built-in defaults plus env overrides (used when no --config is given).
+ConfigResult default_config(const Environment& env = {});
+
+// "250ms", "30s", "5m", "1h", "1500us" is an error. Whole numbers only.
+std::optional<Duration> parse_duration(std::string_view text);
+// "127.0.0.1:3128", "[::1]:3128", "host:53"; default_port used when the port is absent
+// (0 = the port is required).
+std::optional<HostPort> parse_host_port(std::string_view text, uint16_t default_port = 0);
+
+}  // namespace gatehouse

@@ -1,0 +1,5 @@
+#include <cstdio>
+int main() {
+  std::puts("gatehouse " GATEHOUSE_VERSION);
+  return 0;
+}
