@@ -1,5 +1,13 @@
 // Cidr: an IPv4 or IPv6 network prefix ("10.0.0.0/8", "::1/128", "192.0.2.1" = /32).
 // Plain value type; matching treats IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) as IPv4.
+//
+// parse() accepts an inet_pton() literal (dotted-quad IPv4 or any RFC 4291 IPv6 text,
+// no brackets, no zone id) with an optional "/N" (decimal, 0..32 or 0..128). Host bits
+// set below the prefix are accepted and cleared: "10.1.2.3/8" parses as 10.0.0.0/8 and
+// to_string() prints the normalised form. Matching is symmetric for mapped addresses:
+// an IPv4 CIDR matches ::ffff:a.b.c.d, and an IPv6 CIDR such as ::ffff:0:0/96 matches
+// plain IPv4 addresses through their mapped form. Other embeddings (NAT64 64:ff9b::/96,
+// 6to4, IPv4-compatible ::a.b.c.d) are plain IPv6 here.
 #pragma once
 
 #include <sys/socket.h>

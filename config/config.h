@@ -40,6 +40,8 @@ struct Config {
     std::string name = "gatehouse";
     Duration drain_timeout = std::chrono::seconds(30);
     bool maintenance = false;
+
+    bool operator==(const Server&) const = default;
   } server;
 
   struct Timeouts {
@@ -49,6 +51,8 @@ struct Config {
     Duration connect = std::chrono::seconds(10);
     Duration response_header = std::chrono::seconds(60);
     Duration idle = std::chrono::seconds(300);
+
+    bool operator==(const Timeouts&) const = default;
   } timeouts;
 
   struct Limits {
@@ -56,12 +60,16 @@ struct Config {
     uint64_t max_uri_bytes = 8192;
     uint64_t max_header_bytes = 65536;
     uint64_t max_request_body_bytes = 0;  // 0 = unlimited
+
+    bool operator==(const Limits&) const = default;
   } limits;
 
   struct Resolver {
     std::vector<HostPort> servers;  // empty = /etc/resolv.conf; port defaults to 53
     Duration max_ttl = std::chrono::minutes(5);
     Duration negative_ttl = std::chrono::seconds(30);
+
+    bool operator==(const Resolver&) const = default;
   } resolver;
 
   struct Access {
@@ -74,34 +82,48 @@ struct Config {
 
     static std::vector<Cidr> default_allow_clients();
     static std::vector<Cidr> default_deny_destination_ips();
+
+    bool operator==(const Access&) const = default;
   } access;
 
   struct Auth {
     std::string htpasswd;  // empty = no proxy authentication
     std::string realm = "gatehouse";
+
+    bool operator==(const Auth&) const = default;
   } auth;
 
   struct Mime {
     std::vector<std::string> deny_responses;  // lower-cased media types, "type/*" allowed
     std::vector<std::string> allow_responses;
     std::vector<std::string> deny_requests;
+
+    bool operator==(const Mime&) const = default;
   } mime;
 
   struct Redirects {
     uint64_t max_chain = 20;  // 0 = do not track
     Duration remember = std::chrono::minutes(2);
+
+    bool operator==(const Redirects&) const = default;
   } redirects;
 
   struct Errors {
     std::string templates_dir;
     std::string contact;
+
+    bool operator==(const Errors&) const = default;
   } errors;
 
   struct Log {
     std::string access = "stdout";  // stdout | stderr | off | a path
     LogFormat format = LogFormat::kJson;
     LogLevel level = LogLevel::kInfo;
+
+    bool operator==(const Log&) const = default;
   } log;
+
+  bool operator==(const Config&) const = default;
 };
 
 // A configuration problem, reported as "file:line: message" (line 0 = no line, e.g. an

@@ -12,6 +12,23 @@
 // delivered on a later loop turn. After cancel(id) the callback for id never fires.
 // close() must be called before destruction; the destructor only frees memory once the
 // on_closed callback has run (or if init() was never called / failed).
+//
+// Details the callers can rely on:
+//  - Every callback runs from the resolver's own uv_idle_t callback, never from inside
+//    c-ares, so a callback may call resolve(), cancel() or close() freely. After close()
+//    from inside a callback no further callback runs.
+//  - A host may be given with or without IPv6 brackets ("[::1]") and a trailing dot; case
+//    does not matter. Names that are not valid DNS names (characters other than letters,
+//    digits, '-', '_' and '.', empty labels, over 253 characters) and scoped IPv6
+//    literals ("fe80::1%eth0") fail with kError without a query.
+//  - /etc/hosts is consulted before DNS; "localhost" and "*.localhost" never go to DNS.
+//  - options.timeout bounds every lookup: waiters get kTimeout when it expires. The
+//    c-ares query itself is left to finish (its own retries end after about 1.75 x the
+//    timeout); a late success fills the cache for the next lookup.
+//  - cancel(id) only forgets that waiter; the query keeps running for the others and to
+//    fill the cache. cancel() of an unknown or finished id is a no-op.
+//  - resolve() after close() returns an id whose callback never fires. resolve() before a
+//    successful init() is a programming error and aborts.
 #pragma once
 
 #include <sys/socket.h>
@@ -56,6 +73,8 @@ struct ResolverOptions {
   std::chrono::milliseconds negative_ttl{std::chrono::seconds(30)};
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};  // per lookup, overall
   size_t cache_capacity = 10000;                               // entries (LRU beyond)
+  // Time source of the DNS cache; empty = std::chrono::steady_clock::now (tests inject one).
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 class Resolver {
@@ -68,8 +87,11 @@ class Resolver {
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
-  // Returns 0 or a negative c-ares/libuv error code (as a libuv-style int).
+  // Returns 0 or a negative c-ares/libuv error code (as a libuv-style int): c-ares
+  // failures are mapped to UV_ENOMEM / UV_EINVAL (bad servers list) / UV_EIO, and
+  // init_error() then says what failed in words. Must be called once, before resolve().
   int init();
+  const std::string& init_error() const;
 
   LookupId resolve(const std::string& host, Callback cb);
   void cancel(LookupId id);

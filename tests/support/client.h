@@ -33,7 +33,8 @@ class TestClient {
   bool send(std::string_view bytes);
   void shutdown_write();
   // Reads exactly one response (a 1xx interim response is returned on its own).
-  // For a response to HEAD pass head=true (no body is read). Bytes after the response
+  // For a response to HEAD pass head=true (no body is read); the same goes for a 2xx
+  // answer to CONNECT, which has no body either. Bytes after the response
   // stay buffered for the next call. nullopt on timeout, EOF before a complete
   // response, or a parse error.
   std::optional<TestResponse> read_response(bool head = false);

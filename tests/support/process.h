@@ -36,9 +36,13 @@ class TempFile {
 // (up to 10 s) until the process logs "listening on <addr>:<port>" on stderr and records
 // the first port; port() is 0 if it never did (e.g. it exited). stderr keeps being
 // collected by a reader thread. The destructor sends SIGTERM, then SIGKILL after 5 s.
+// stdin and stdout are /dev/null; only stderr is captured.
 class ProxyProcess {
  public:
   explicit ProxyProcess(const std::vector<std::string>& args);
+  // Same, for another program (an absolute or relative path, not searched in PATH);
+  // used to test this helper with a stand-in for gatehouse.
+  ProxyProcess(const std::string& program, const std::vector<std::string>& args);
   ~ProxyProcess();
   ProxyProcess(const ProxyProcess&) = delete;
   ProxyProcess& operator=(const ProxyProcess&) = delete;

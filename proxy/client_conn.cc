@@ -1,0 +1,1384 @@
+#include "proxy/client_conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "base/log.h"
+#include "proxy/worker.h"
+
+namespace gatehouse {
+namespace {
+
+// Back-pressure marks for the bytes queued towards one peer. A reader is stopped above
+// kHighWater and resumed below kLowWater, so one direction of one exchange holds at most
+// kHighWater plus one read chunk (64 KiB) in the proxy.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kLowWater = 64 * 1024;
+// Chunk extensions are never forwarded; cap what a client may make us skip per chunk.
+constexpr size_t kMaxChunkExtensionBytes = 4096;
+// After answering with Connection: close while the client may still be sending a body,
+// keep reading (and discarding) this long so our answer is not lost to a TCP reset.
+constexpr uint64_t kLingerMs = 2000;
+
+uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
+uv_handle_t* as_handle(uv_tcp_t* t) { return reinterpret_cast<uv_handle_t*>(t); }
+uv_handle_t* as_handle(uv_timer_t* t) { return reinterpret_cast<uv_handle_t*>(t); }
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  int n = snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string address_text(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+void set_port(sockaddr_storage& ss, uint16_t port) {
+  if (ss.ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+  } else if (ss.ss_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
+  }
+}
+
+bool is_idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
+         m == "DELETE";
+}
+
+}  // namespace
+
+// llhttp and libuv trampolines. llhttp callbacks run inside llhttp_execute, called only
+// from ClientConn::execute_pending / on_upstream_read, never after close() began.
+struct ClientCallbacks {
+  static ClientConn* req(llhttp_t* p) { return static_cast<ClientConn*>(p->data); }
+
+  static int on_message_begin(llhttp_t* p) {
+    ClientConn* c = req(p);
+    c->any_request_bytes_ = true;
+    return 0;
+  }
+  static int on_url(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    c->url_bytes_ += n;
+    c->head_bytes_ += n;
+    if (c->url_bytes_ > c->cfg_->limits.max_uri_bytes) {
+      c->user_error_set_ = true;
+      c->user_error_ = Cause::kUriTooLong;
+      c->user_error_details_ = "The request-target is longer than limits.max_uri_bytes (" +
+                               std::to_string(c->cfg_->limits.max_uri_bytes) + " bytes).";
+      return -1;
+    }
+    c->req_.target.append(at, n);
+    return 0;
+  }
+  static int on_method(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    c->head_bytes_ += n;
+    c->req_.method.append(at, n);
+    return 0;
+  }
+  static bool header_limit(ClientConn* c, size_t n) {
+    c->head_bytes_ += n;
+    if (c->head_bytes_ <= c->cfg_->limits.max_header_bytes) return true;
+    c->user_error_set_ = true;
+    c->user_error_ = Cause::kHeadersTooLarge;
+    c->user_error_details_ = "The request header section is larger than limits.max_header_bytes (" +
+                             std::to_string(c->cfg_->limits.max_header_bytes) + " bytes).";
+    return false;
+  }
+  static int on_header_field(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    if (!header_limit(c, n + 4)) return -1;
+    if (!c->field_open_) {
+      c->req_.headers.emplace_back();
+      c->field_open_ = true;
+    }
+    c->req_.headers.back().name.append(at, n);
+    return 0;
+  }
+  static int on_header_field_complete(llhttp_t* p) {
+    req(p)->field_open_ = false;
+    return 0;
+  }
+  static int on_header_value(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    if (!header_limit(c, n)) return -1;
+    c->req_.headers.back().value.append(at, n);
+    return 0;
+  }
+  static int on_headers_complete(llhttp_t* p) {
+    ClientConn* c = req(p);
+    c->req_.http_major = llhttp_get_http_major(p);
+    c->req_.http_minor = llhttp_get_http_minor(p);
+    c->req_keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    c->req_chunked_ = (p->flags & F_CHUNKED) != 0;
+    c->req_has_body_ = c->req_chunked_ || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    c->pause_event_ = ClientConn::PauseEvent::kHeadDone;
+    return HPE_PAUSED;
+  }
+  static int on_chunk_header(llhttp_t* p) {
+    req(p)->chunk_ext_bytes_ = 0;
+    return 0;
+  }
+  static int on_chunk_extension(llhttp_t* p, const char*, size_t n) {
+    ClientConn* c = req(p);
+    c->chunk_ext_bytes_ += n;
+    if (c->chunk_ext_bytes_ <= kMaxChunkExtensionBytes) return 0;
+    c->user_error_set_ = true;
+    c->user_error_ = Cause::kBadRequest;
+    c->user_error_details_ = "A chunk extension in the request body is too long.";
+    return -1;
+  }
+  static int on_body(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    c->req_body_bytes_ += n;
+    uint64_t limit = c->cfg_->limits.max_request_body_bytes;
+    if (limit != 0 && c->req_body_bytes_ > limit) {
+      c->user_error_set_ = true;
+      c->user_error_ = Cause::kBodyTooLarge;
+      c->user_error_details_ = "The request body is larger than limits.max_request_body_bytes (" +
+                               std::to_string(limit) + " bytes).";
+      return -1;
+    }
+    if (c->discard_body_ || !c->up_) return 0;
+    if (!c->to_up_) c->to_up_ = c->w_.batches().acquire();
+    if (c->req_chunked_) {
+      c->to_up_->append_copy(hex(n) + "\r\n");
+      c->to_up_->append_span(c->w_.chunks(), c->pend_chunk_, at, n);
+      c->to_up_->append_copy("\r\n");
+    } else {
+      c->to_up_->append_span(c->w_.chunks(), c->pend_chunk_, at, n);
+    }
+    return 0;
+  }
+  static int on_message_complete(llhttp_t* p) {
+    ClientConn* c = req(p);
+    if (c->req_chunked_ && c->up_ && !c->discard_body_) {
+      if (!c->to_up_) c->to_up_ = c->w_.batches().acquire();
+      c->to_up_->append_copy("0\r\n\r\n");
+    }
+    c->pause_event_ = ClientConn::PauseEvent::kMessageDone;
+    return HPE_PAUSED;
+  }
+
+  // Response parser.
+  static int r_on_status(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    c->resp_head_bytes_ += n;
+    c->resp_.reason.append(at, n);
+    return 0;
+  }
+  static bool resp_limit(ClientConn* c, size_t n) {
+    c->resp_head_bytes_ += n;
+    return c->resp_head_bytes_ <= c->cfg_->limits.max_header_bytes;
+  }
+  static int r_on_header_field(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    if (!resp_limit(c, n + 4)) return -1;
+    if (!c->resp_field_open_) {
+      c->resp_.headers.emplace_back();
+      c->resp_field_open_ = true;
+    }
+    c->resp_.headers.back().name.append(at, n);
+    return 0;
+  }
+  static int r_on_header_field_complete(llhttp_t* p) {
+    req(p)->resp_field_open_ = false;
+    return 0;
+  }
+  static int r_on_header_value(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    if (!resp_limit(c, n)) return -1;
+    c->resp_.headers.back().value.append(at, n);
+    return 0;
+  }
+  static int r_on_headers_complete(llhttp_t* p) {
+    ClientConn* c = req(p);
+    c->resp_.status = llhttp_get_status_code(p);
+    c->resp_.http_major = llhttp_get_http_major(p);
+    c->resp_.http_minor = llhttp_get_http_minor(p);
+    int status = c->resp_.status;
+    if (status >= 100 && status < 200) {
+      if (status == 101) return -1;  // we never forward Upgrade, so a 101 is a protocol error
+      // Interim response: forward to HTTP/1.1 clients only, then parse the next head.
+      if (c->req_.http_minor >= 1) {
+        std::string head;
+        ClientResponseOptions o;
+        o.via_name = c->cfg_->server.name;
+        build_client_response(c->resp_, o, head);
+        if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
+        c->to_client_->append_copy(head);
+      }
+      return 0;
+    }
+    c->on_response_head();
+    bool no_body = c->is_head_ || status == 204 || status == 304;
+    return no_body ? 1 : 0;
+  }
+  static int r_on_body(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
+    if (c->resp_chunked_out_) {
+      c->to_client_->append_copy(hex(n) + "\r\n");
+      c->to_client_->append_span(c->w_.chunks(), c->resp_chunk_, at, n);
+      c->to_client_->append_copy("\r\n");
+    } else {
+      c->to_client_->append_span(c->w_.chunks(), c->resp_chunk_, at, n);
+    }
+    return 0;
+  }
+  static int r_on_message_complete(llhttp_t* p) {
+    ClientConn* c = req(p);
+    int status = c->resp_.status;
+    if (status >= 100 && status < 200) {
+      // The next message on this connection is the real response: start a fresh head.
+      c->resp_ = ResponseHead{};
+      c->resp_head_bytes_ = 0;
+      return 0;
+    }
+    if (c->resp_chunked_out_) {
+      if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
+      c->to_client_->append_copy("0\r\n\r\n");
+    }
+    c->resp_complete_ = true;
+    return HPE_PAUSED;
+  }
+
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    auto* c = static_cast<ClientConn*>(h->data);
+    if (!c->read_chunk_) c->read_chunk_ = c->w_.chunks().acquire();
+    *buf = uv_buf_init(c->read_chunk_->data, Chunk::kSize);
+  }
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*);
+  static void on_write(void* owner, WriteBatch* batch, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_close(uv_handle_t* h);
+  static void on_timer(uv_timer_t* t);
+  static void on_up_timer(uv_timer_t* t);
+};
+
+namespace {
+
+const llhttp_settings_t kRequestSettings = {
+    .on_message_begin = ClientCallbacks::on_message_begin,
+    .on_url = ClientCallbacks::on_url,
+    .on_status = nullptr,
+    .on_method = ClientCallbacks::on_method,
+    .on_version = nullptr,
+    .on_header_field = ClientCallbacks::on_header_field,
+    .on_header_value = ClientCallbacks::on_header_value,
+    .on_chunk_extension_name = ClientCallbacks::on_chunk_extension,
+    .on_chunk_extension_value = ClientCallbacks::on_chunk_extension,
+    .on_headers_complete = ClientCallbacks::on_headers_complete,
+    .on_body = ClientCallbacks::on_body,
+    .on_message_complete = ClientCallbacks::on_message_complete,
+    .on_url_complete = nullptr,
+    .on_status_complete = nullptr,
+    .on_method_complete = nullptr,
+    .on_version_complete = nullptr,
+    .on_header_field_complete = ClientCallbacks::on_header_field_complete,
+    .on_header_value_complete = nullptr,
+    .on_chunk_extension_name_complete = nullptr,
+    .on_chunk_extension_value_complete = nullptr,
+    .on_chunk_header = ClientCallbacks::on_chunk_header,
+    .on_chunk_complete = nullptr,
+    .on_reset = nullptr,
+};
+
+const llhttp_settings_t kResponseSettings = {
+    .on_message_begin = nullptr,
+    .on_url = nullptr,
+    .on_status = ClientCallbacks::r_on_status,
+    .on_method = nullptr,
+    .on_version = nullptr,
+    .on_header_field = ClientCallbacks::r_on_header_field,
+    .on_header_value = ClientCallbacks::r_on_header_value,
+    .on_chunk_extension_name = nullptr,
+    .on_chunk_extension_value = nullptr,
+    .on_headers_complete = ClientCallbacks::r_on_headers_complete,
+    .on_body = ClientCallbacks::r_on_body,
+    .on_message_complete = ClientCallbacks::r_on_message_complete,
+    .on_url_complete = nullptr,
+    .on_status_complete = nullptr,
+    .on_method_complete = nullptr,
+    .on_version_complete = nullptr,
+    .on_header_field_complete = ClientCallbacks::r_on_header_field_complete,
+    .on_header_value_complete = nullptr,
+    .on_chunk_extension_name_complete = nullptr,
+    .on_chunk_extension_value_complete = nullptr,
+    .on_chunk_header = nullptr,
+    .on_chunk_complete = nullptr,
+    .on_reset = nullptr,
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Life cycle
+
+ClientConn::ClientConn(Worker& worker) : w_(worker), cfg_(worker.config()) {}
+
+void ClientConn::accept(Worker& worker, uv_stream_t* server) {
+  auto* c = new ClientConn(worker);
+  uv_tcp_init(worker.loop(), &c->tcp_);
+  uv_timer_init(worker.loop(), &c->timer_);
+  uv_timer_init(worker.loop(), &c->up_timer_);
+  c->tcp_.data = c;
+  c->timer_.data = c;
+  c->up_timer_.data = c;
+  c->open_handles_ = 3;
+  worker.add_conn(c);
+  if (uv_accept(server, as_stream(&c->tcp_)) != 0) {
+    c->close();
+    return;
+  }
+  c->start();
+}
+
+void ClientConn::start() {
+  uv_tcp_nodelay(&tcp_, 1);
+  int len = sizeof peer_;
+  uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer_), &len);
+  client_allowed_ = false;
+  for (const auto& cidr : cfg_->access.allow_clients) {
+    if (cidr.contains(reinterpret_cast<const sockaddr*>(&peer_))) {
+      client_allowed_ = true;
+      break;
+    }
+  }
+  llhttp_init(&req_parser_, HTTP_REQUEST, &kRequestSettings);
+  req_parser_.data = this;
+  reset_exchange();
+  uv_timer_start(&timer_, ClientCallbacks::on_timer, cfg_->timeouts.client_header.count(), 0);
+  start_client_reading();
+}
+
+void ClientConn::close() {
+  if (closing_) return;
+  closing_ = true;
+  if (lookup_) {
+    w_.resolver().cancel(lookup_);
+    lookup_ = 0;
+  }
+  if (up_) {
+    up_->close();
+    up_ = nullptr;
+  }
+  if (phase_ == Phase::kTunnel) w_.mutable_stats().tunnels_active.fetch_sub(1);
+  if (to_up_) w_.batches().release(to_up_);
+  if (to_client_) w_.batches().release(to_client_);
+  to_up_ = to_client_ = nullptr;
+  if (pend_chunk_) w_.chunks().unref(pend_chunk_);
+  pend_chunk_ = nullptr;
+  pend_len_ = 0;
+  w_.remove_conn(this);
+  uv_close(as_handle(&tcp_), ClientCallbacks::on_close);
+  uv_close(as_handle(&timer_), ClientCallbacks::on_close);
+  uv_close(as_handle(&up_timer_), ClientCallbacks::on_close);
+}
+
+void ClientCallbacks::on_close(uv_handle_t* h) {
+  auto* c = static_cast<ClientConn*>(h->data);
+  if (--c->open_handles_ > 0) return;
+  if (c->read_chunk_) c->w_.chunks().unref(c->read_chunk_);
+  c->w_.note_chunks();
+  delete c;
+}
+
+void ClientConn::reset_exchange() {
+  req_ = RequestHead{};
+  field_open_ = false;
+  head_bytes_ = url_bytes_ = 0;
+  chunk_ext_bytes_ = 0;
+  any_request_bytes_ = false;
+  user_error_set_ = false;
+  user_error_details_.clear();
+  phase_ = Phase::kHead;
+  req_keep_alive_ = true;
+  req_has_body_ = req_chunked_ = false;
+  req_body_bytes_ = 0;
+  req_complete_ = false;
+  is_connect_ = is_head_ = false;
+  discard_body_ = false;
+  origin_form_.clear();
+  key_.clear();
+  addrs_.clear();
+  addr_idx_ = 0;
+  up_reused_ = retried_ = false;
+  resp_ = ResponseHead{};
+  resp_field_open_ = false;
+  resp_head_bytes_ = 0;
+  resp_any_bytes_ = resp_head_done_ = resp_complete_ = false;
+  resp_chunked_out_ = resp_extra_bytes_ = false;
+  close_after_response_ = false;
+  local_response_ = false;
+  up_pause_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading and parsing the client side
+
+void ClientConn::start_client_reading() {
+  if (client_reading_ || closing_) return;
+  if (uv_read_start(as_stream(&tcp_), ClientCallbacks::on_alloc, ClientCallbacks::on_read) == 0) {
+    client_reading_ = true;
+  }
+}
+
+void ClientConn::stop_client_reading() {
+  if (!client_reading_ || closing_) return;
+  uv_read_stop(as_stream(&tcp_));
+  client_reading_ = false;
+}
+
+void ClientCallbacks::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* c = static_cast<ClientConn*>(s->data);
+  if (nread == 0 || c->closing_) return;
+  c->last_activity_ = uv_now(c->w_.loop());
+  if (nread < 0) {
+    c->client_reading_ = false;
+    if (c->close_pending_) {  // lingering after an answer: the client is done
+      c->close();
+      return;
+    }
+    if (c->phase_ == ClientConn::Phase::kTunnel) {
+      c->client_eof_ = true;
+      if (c->up_ && nread == UV_EOF) {
+        c->flush_to_upstream();
+        c->up_->shutdown_write();
+      } else {
+        c->close();
+      }
+      return;
+    }
+    // EOF while waiting for a response to a complete request: let the response finish
+    // (some clients half-close after sending), then close.
+    if (nread == UV_EOF && c->req_complete_ && !c->resp_complete_ && c->up_) {
+      c->client_eof_ = true;
+      c->close_after_response_ = true;
+      return;
+    }
+    c->close();
+    return;
+  }
+  Chunk* chunk = c->read_chunk_;
+  c->read_chunk_ = nullptr;
+  if (c->close_pending_) {  // discarding what a client sends after our final answer
+    c->w_.chunks().unref(chunk);
+    return;
+  }
+  if (c->phase_ == ClientConn::Phase::kTunnel) {
+    c->tunnel_client_data(chunk, chunk->data, static_cast<size_t>(nread));
+    c->w_.chunks().unref(chunk);
+    return;
+  }
+  assert(c->pend_len_ == 0);
+  if (c->pend_chunk_) c->w_.chunks().unref(c->pend_chunk_);
+  c->pend_chunk_ = chunk;
+  c->pend_ptr_ = chunk->data;
+  c->pend_len_ = static_cast<size_t>(nread);
+  c->drive();
+}
+
+// Feeds buffered client bytes to the parser for as long as nothing asks us to wait, then
+// reads more. Re-entrant calls (an answer written from inside) just ask for another round.
+void ClientConn::drive() {
+  if (driving_) {
+    redrive_ = true;
+    return;
+  }
+  driving_ = true;
+  do {
+    redrive_ = false;
+    while (!closing_ && client_pause_ == 0 && (pend_len_ > 0 || parser_kick_)) execute_pending();
+  } while (redrive_ && !closing_);
+  driving_ = false;
+  if (closing_) return;
+  if (client_pause_ == 0 && pend_len_ == 0) {
+    start_client_reading();
+  } else {
+    stop_client_reading();
+  }
+}
+
+void ClientConn::execute_pending() {
+  static const char kNothing[1] = {0};
+  const char* p = pend_len_ > 0 ? pend_ptr_ : kNothing;
+  size_t n = pend_len_;
+  parser_kick_ = false;
+  pause_event_ = PauseEvent::kNone;
+  llhttp_errno_t err = llhttp_execute(&req_parser_, p, n);
+  size_t used = n;
+  if (err != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&req_parser_);
+    if (pos >= p && pos <= p + n) used = static_cast<size_t>(pos - p);
+  }
+  if (n > 0) {
+    pend_ptr_ += used;
+    pend_len_ -= used;
+  }
+  flush_to_upstream();
+  if (closing_) return;
+
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED) {
+    llhttp_resume(&req_parser_);
+    if (pause_event_ == PauseEvent::kHeadDone) {
+      client_pause_ |= kPauseExchange;
+      parser_kick_ = true;  // the rest of this message may need no further bytes
+      on_request_head();
+    } else if (pause_event_ == PauseEvent::kMessageDone) {
+      on_request_complete();
+    }
+    return;
+  }
+  if (err == HPE_PAUSED_UPGRADE) {
+    // An Upgrade request that was forwarded without Upgrade: carry on as plain HTTP.
+    llhttp_resume_after_upgrade(&req_parser_);
+    return;
+  }
+  on_parse_error(err);
+}
+
+void ClientConn::on_parse_error(llhttp_errno_t err) {
+  ErrorDetails e;
+  e.close = true;
+  if (err == HPE_USER && user_error_set_) {
+    e.cause = user_error_;
+    e.details = user_error_details_;
+  } else if (err == HPE_INVALID_METHOD) {
+    e.cause = Cause::kNotImplemented;
+    e.details = "The request method is not one this proxy recognises.";
+  } else if (err == HPE_INVALID_VERSION) {
+    e.cause = Cause::kVersionNotSupported;
+    e.details = "Only HTTP/1.x requests are accepted on this port.";
+  } else if (err == HPE_INVALID_TRANSFER_ENCODING) {
+    const std::string* te = find_field(req_.headers, "transfer-encoding");
+    bool unknown = false;
+    if (te) {
+      std::string_view v = *te;
+      // Anything other than "chunked" as the only coding is a coding we do not implement.
+      unknown = !iequals(v, "chunked") && v.find("chunked") == std::string_view::npos;
+    }
+    e.cause = unknown ? Cause::kNotImplemented : Cause::kBadRequest;
+    e.details = unknown ? "The request uses a transfer coding this proxy does not implement."
+                        : "The request's Transfer-Encoding is invalid (chunked must be last).";
+  } else {
+    e.cause = Cause::kBadRequest;
+    e.details = std::string("The request could not be parsed: ") +
+                llhttp_get_error_reason(&req_parser_) + ".";
+  }
+  respond_error(std::move(e));
+}
+
+// The request head is complete and the parser is paused right after it.
+void ClientConn::on_request_head() {
+  uv_timer_stop(&timer_);
+  w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
+  const Config& cfg = *cfg_;
+  is_connect_ = req_.method == "CONNECT";
+  is_head_ = req_.method == "HEAD";
+
+  if (!client_allowed_) {
+    ErrorDetails e;
+    e.cause = Cause::kClientDenied;
+    e.details = "Your address " + address_text(peer_) +
+                " is not in access.allow_clients of this proxy.";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  if (req_.http_major != 1) {
+    ErrorDetails e;
+    e.cause = Cause::kVersionNotSupported;
+    e.details = "The request is HTTP/" + std::to_string(req_.http_major) + "." +
+                std::to_string(req_.http_minor) + "; this proxy speaks HTTP/1.x here.";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  if (count_fields(req_.headers, "content-length") > 1) {
+    ErrorDetails e;
+    e.cause = Cause::kBadRequest;
+    e.details = "The request has more than one Content-Length field.";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  for (const auto& m : cfg.access.disabled_methods) {
+    if (m == req_.method) {
+      ErrorDetails e;
+      e.cause = Cause::kMethodDisabled;
+      e.details = "The method " + req_.method + " is disabled by access.disabled_methods.";
+      e.extra.push_back({"Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, CONNECT"});
+      return respond_error(std::move(e));
+    }
+  }
+  if (const std::string* expect = find_field(req_.headers, "expect")) {
+    if (!iequals(*expect, "100-continue")) {
+      ErrorDetails e;
+      e.cause = Cause::kExpectationFailed;
+      e.details = "The only expectation this proxy supports is 100-continue.";
+      return respond_error(std::move(e));
+    }
+  }
+  uint64_t limit = cfg.limits.max_request_body_bytes;
+  if (limit != 0 && (req_parser_.flags & F_CONTENT_LENGTH) && req_parser_.content_length > limit) {
+    ErrorDetails e;
+    e.cause = Cause::kBodyTooLarge;
+    e.details = "The request body (" + std::to_string(req_parser_.content_length) +
+                " bytes) is larger than limits.max_request_body_bytes (" + std::to_string(limit) +
+                " bytes).";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  if (via_has_our_name()) {
+    ErrorDetails e;
+    e.cause = Cause::kLoopDetected;
+    e.details = "The request already passed through this proxy (its Via names '" +
+                cfg.server.name + "').";
+    return respond_error(std::move(e));
+  }
+
+  if (is_connect_) {
+    auto a = parse_authority_form(req_.target);
+    if (!a) {
+      ErrorDetails e;
+      e.cause = Cause::kBadRequest;
+      e.details = "CONNECT needs a host:port target.";
+      e.close = true;
+      return respond_error(std::move(e));
+    }
+    target_ = *a;
+    if (std::find(cfg.access.connect_ports.begin(), cfg.access.connect_ports.end(), a->port) ==
+        cfg.access.connect_ports.end()) {
+      ErrorDetails e;
+      e.cause = Cause::kConnectPortDenied;
+      e.details = "Tunnels to port " + std::to_string(a->port) +
+                  " are not allowed by access.connect_ports.";
+      e.close = true;
+      return respond_error(std::move(e));
+    }
+    return start_upstream();
+  }
+
+  if (!req_.target.empty() && req_.target.front() == '/') {
+    // Origin-form: a request for the proxy itself.
+    std::string_view path = req_.target;
+    if (path.substr(0, path.find('?')) == "/healthz") {
+      return respond_local(200, "text/plain; charset=utf-8", "ok\n");
+    }
+    ErrorDetails e;
+    e.cause = Cause::kNotProxyRequest;
+    e.details = "This is an HTTP proxy. Configure it as your proxy (for example: curl -x http://" +
+                (find_field(req_.headers, "host") ? *find_field(req_.headers, "host")
+                                                  : std::string("this-host:3128")) +
+                " http://example.com/) instead of requesting pages from it directly.";
+    return respond_error(std::move(e));
+  }
+
+  UriParse u = parse_absolute_uri(req_.target);
+  if (u.error != UriError::kNone) {
+    ErrorDetails e;
+    e.cause = u.error == UriError::kUnsupportedScheme ? Cause::kUnsupportedScheme
+                                                        : Cause::kBadRequest;
+    if (u.error == UriError::kUnsupportedScheme) {
+      e.details = "Only http:// URLs can be forwarded; https:// goes through CONNECT.";
+    } else if (u.error == UriError::kBadPort) {
+      e.details = "The port in the request URL is not valid.";
+    } else {
+      e.details = "The request-target is not an absolute http:// URL.";
+    }
+    return respond_error(std::move(e));
+  }
+  if (req_.http_minor >= 1 && !find_field(req_.headers, "host")) {
+    ErrorDetails e;
+    e.cause = Cause::kMissingHost;
+    e.details = "HTTP/1.1 requests must carry a Host header field.";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  target_ = u.uri.authority;
+  origin_form_ = u.uri.path_and_query;
+  start_upstream();
+}
+
+bool ClientConn::via_has_our_name() const {
+  const std::string& name = cfg_->server.name;
+  for (const auto& f : req_.headers) {
+    if (!iequals(f.name, "via")) continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view entry = v.substr(0, comma);
+      while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) {
+        entry.remove_prefix(1);
+      }
+      size_t sp = entry.find_first_of(" \t");
+      if (sp != std::string_view::npos) {
+        std::string_view by = entry.substr(sp + 1);
+        while (!by.empty() && (by.front() == ' ' || by.front() == '\t')) by.remove_prefix(1);
+        by = by.substr(0, by.find_first_of(" \t"));
+        if (iequals(by, name)) return true;
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+void ClientConn::on_request_complete() {
+  req_complete_ = true;
+  if (resp_complete_) {
+    finish_exchange();
+    return;
+  }
+  client_pause_ |= kPauseRequestDone;
+  if (up_ && !resp_head_done_ && phase_ == Phase::kForwarding) {
+    start_up_timer(cfg_->timeouts.response_header.count());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing to the client
+
+void ClientConn::write_to_client(WriteBatch* batch) {
+  if (closing_) {
+    w_.batches().release(batch);
+    return;
+  }
+  int r = batch->submit(as_stream(&tcp_), this, ClientCallbacks::on_write);
+  if (r != 0) {
+    w_.batches().release(batch);
+    close();
+  }
+}
+
+void ClientConn::flush_to_client() {
+  if (!to_client_ || closing_) return;
+  WriteBatch* b = to_client_;
+  to_client_ = nullptr;
+  write_to_client(b);
+  if (closing_) return;
+  if (up_ && uv_stream_get_write_queue_size(as_stream(&tcp_)) > kHighWater) {
+    if (!(up_pause_ & 1u)) w_.mutable_stats().backpressure_pauses.fetch_add(1);
+    up_pause_ |= 1u;
+    up_->stop_read();
+  }
+  w_.note_chunks();
+}
+
+void ClientCallbacks::on_write(void* owner, WriteBatch* batch, int status) {
+  auto* c = static_cast<ClientConn*>(owner);
+  c->w_.batches().release(batch);
+  if (c->closing_) return;
+  if (status != 0) {
+    c->close();
+    return;
+  }
+  if (c->up_pause_ && c->up_ &&
+      uv_stream_get_write_queue_size(as_stream(&c->tcp_)) < kLowWater) {
+    c->up_pause_ = 0;
+    c->up_->start_read();
+  }
+}
+
+void ClientConn::flush_to_upstream() {
+  if (!to_up_) return;
+  WriteBatch* b = to_up_;
+  to_up_ = nullptr;
+  if (!up_) {
+    w_.batches().release(b);
+    return;
+  }
+  int r = up_->write(b);
+  if (r != 0) return;  // the failure surfaces through the upstream read side
+  if (up_->write_queue_size() > kHighWater) {
+    if (!(client_pause_ & kPauseUpstreamFull)) w_.mutable_stats().backpressure_pauses.fetch_add(1);
+    client_pause_ |= kPauseUpstreamFull;
+  }
+  w_.note_chunks();
+}
+
+void ClientConn::on_upstream_write(int status) {
+  if (closing_) return;
+  if (status != 0) {
+    // The read side reports the failure (EOF/reset) with better context; stop feeding.
+    client_pause_ |= kPauseUpstreamFull;
+    stop_client_reading();
+    return;
+  }
+  if ((client_pause_ & kPauseUpstreamFull) && up_ && up_->write_queue_size() < kLowWater) {
+    client_pause_ &= ~kPauseUpstreamFull;
+    if (phase_ == Phase::kTunnel) {
+      if (client_pause_ == 0) start_client_reading();
+    } else {
+      drive();
+    }
+  }
+}
+
+void ClientCallbacks::on_shutdown(uv_shutdown_t* req, int) {
+  auto* c = static_cast<ClientConn*>(req->data);
+  if (c->closing_) return;
+  if (c->phase_ == ClientConn::Phase::kTunnel) {
+    c->client_shut_ = true;
+    c->tunnel_maybe_finish();
+    return;
+  }
+  // Answer flushed. If the client may still be sending, linger briefly so the answer is
+  // not destroyed by a reset; otherwise close now.
+  if (c->client_reading_ || c->req_has_body_ || c->pend_len_ > 0) {
+    c->client_pause_ = 0;
+    c->start_client_reading();
+    uv_timer_start(&c->timer_, ClientCallbacks::on_timer, kLingerMs, 0);
+    return;
+  }
+  c->close();
+}
+
+void ClientConn::close_after_flush() {
+  if (closing_ || close_pending_) return;
+  close_pending_ = true;
+  client_pause_ |= kPauseClosing;
+  if (up_) {
+    up_->close();
+    up_ = nullptr;
+  }
+  uv_timer_stop(&up_timer_);
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, as_stream(&tcp_), ClientCallbacks::on_shutdown) != 0) close();
+}
+
+void ClientConn::respond_local(int status, std::string_view content_type, std::string_view body,
+                               const HeaderList& extra) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
+                    "\r\nDate: " + http_date(static_cast<long>(time(nullptr))) +
+                    "\r\nCache-Control: no-store\r\nContent-Type: " + std::string(content_type) +
+                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& f : extra) out += f.name + ": " + f.value + "\r\n";
+  bool must_close = !req_keep_alive_ || req_has_body_;
+  if (must_close) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!is_head_) out.append(body);
+  WriteBatch* b = w_.batches().acquire();
+  b->append_copy(out);
+  write_to_client(b);
+  if (closing_) return;
+  local_response_ = true;
+  resp_complete_ = true;
+  if (must_close) return close_after_flush();
+  // The parser is paused after the head; let it reach the end of this bodiless request.
+  client_pause_ &= ~kPauseExchange;
+  drive();
+}
+
+void ClientConn::respond_error(ErrorDetails e) {
+  if (closing_) return;
+  if (lookup_) {
+    w_.resolver().cancel(lookup_);
+    lookup_ = 0;
+  }
+  if (up_) {
+    up_->close();
+    up_ = nullptr;
+  }
+  uv_timer_stop(&up_timer_);
+  if (to_up_) {
+    w_.batches().release(to_up_);
+    to_up_ = nullptr;
+  }
+  bool body_pending = req_has_body_ && !req_complete_;
+  e.close = e.close || !req_keep_alive_ || body_pending || is_connect_ || client_eof_;
+  e.head = is_head_;
+  if (e.next_hop.empty() && !target_.host.empty() && phase_ != Phase::kHead) {
+    e.next_hop = target_.to_string();
+  }
+  const CauseInfo& info = cause_info(e.cause);
+  GH_LOG_INFO("%s %s -> %d %s: %s", req_.method.c_str(), req_.target.c_str(), info.status,
+              std::string(info.proxy_status).c_str(), e.details.c_str());
+  std::string out;
+  build_error_response(e, cfg_->server.name, out);
+  WriteBatch* b = w_.batches().acquire();
+  b->append_copy(out);
+  write_to_client(b);
+  if (closing_) return;
+  local_response_ = true;
+  resp_complete_ = true;
+  if (e.close) return close_after_flush();
+  if (req_complete_) return finish_exchange();
+  client_pause_ &= ~kPauseExchange;
+  drive();
+}
+
+// Both the request and its response are complete.
+void ClientConn::finish_exchange() {
+  uv_timer_stop(&up_timer_);
+  if (up_) {
+    bool reusable = !resp_extra_bytes_ && llhttp_should_keep_alive(&resp_parser_) &&
+                    req_complete_ && up_->write_queue_size() == 0;
+    if (reusable) {
+      up_->uses++;
+      w_.pool().put(up_);
+    } else {
+      up_->close();
+    }
+    up_ = nullptr;
+  }
+  if (close_after_response_ || !req_keep_alive_ || req_.http_minor == 0) {
+    close_after_flush();
+    return;
+  }
+  reset_exchange();
+  client_pause_ &= ~(kPauseExchange | kPauseRequestDone);
+  uv_timer_start(&timer_, ClientCallbacks::on_timer, cfg_->timeouts.client_idle.count(), 0);
+  drive();
+}
+
+void ClientConn::abort_exchange(const char* why) {
+  GH_LOG_INFO("%s %s: aborted after the response started: %s", req_.method.c_str(),
+              req_.target.c_str(), why);
+  close();
+}
+
+void ClientCallbacks::on_timer(uv_timer_t* t) {
+  auto* c = static_cast<ClientConn*>(t->data);
+  if (c->closing_) return;
+  if (c->close_pending_ || c->phase_ != ClientConn::Phase::kHead || !c->any_request_bytes_) {
+    c->close();  // idle keep-alive connection, linger over, or nothing ever sent
+    return;
+  }
+  ErrorDetails e;
+  e.cause = Cause::kRequestTimeout;
+  e.details = "The request head did not arrive within timeouts.client_header (" +
+              std::to_string(c->cfg_->timeouts.client_header.count()) + " ms).";
+  e.close = true;
+  c->respond_error(std::move(e));
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstream: resolve, connect, forward
+
+void ClientConn::start_upstream() {
+  key_ = target_.to_string();
+  phase_ = Phase::kResolving;
+  if (!is_connect_ && !retried_) {
+    if (UpstreamConn* c = w_.pool().take(key_, this)) {
+      up_ = c;
+      up_reused_ = true;
+      w_.mutable_stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
+      on_connected();
+      return;
+    }
+  }
+  up_reused_ = false;
+  // The callback never runs synchronously (Resolver contract).
+  lookup_ = w_.resolver().resolve(target_.host,
+                                  [this](const ResolveResult& r) { on_resolved(r); });
+}
+
+void ClientConn::on_resolved(const ResolveResult& r) {
+  lookup_ = 0;
+  if (closing_) return;
+  if (r.status != ResolveStatus::kOk) {
+    ErrorDetails e;
+    e.next_hop = key_;
+    if (r.status == ResolveStatus::kTimeout) {
+      e.cause = Cause::kDnsTimeout;
+      e.details = "No DNS answer for " + target_.host + " within timeouts.dns (" +
+                  std::to_string(cfg_->timeouts.dns.count()) + " ms).";
+    } else {
+      e.cause = Cause::kDnsError;
+      e.rcode = r.rcode;
+      e.details = "DNS lookup of " + target_.host + " failed" +
+                  (r.rcode.empty() ? std::string() : " (" + r.rcode + ")") +
+                  (r.detail.empty() ? std::string() : ": " + r.detail) + ".";
+    }
+    return respond_error(std::move(e));
+  }
+  addrs_.clear();
+  std::string denied;
+  for (auto a : r.addresses) {
+    set_port(a, target_.port);
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&a);
+    if (w_.is_own_listener(sa)) {
+      ErrorDetails e;
+      e.cause = Cause::kLoopDetected;
+      e.details = target_.to_string() + " is this proxy's own listening address.";
+      e.next_hop = key_;
+      return respond_error(std::move(e));
+    }
+    bool blocked = false;
+    for (const auto& cidr : cfg_->access.deny_destination_ips) {
+      if (cidr.contains(sa)) {
+        if (denied.empty()) denied = address_text(a) + " (in " + cidr.to_string() + ")";
+        blocked = true;
+        break;
+      }
+    }
+    if (!blocked) addrs_.push_back(a);
+  }
+  if (addrs_.empty()) {
+    ErrorDetails e;
+    e.cause = Cause::kDestinationProhibited;
+    e.next_hop = key_;
+    e.details = target_.host + " resolves to " + denied +
+                ", which access.deny_destination_ips does not allow.";
+    return respond_error(std::move(e));
+  }
+  addr_idx_ = 0;
+  phase_ = Phase::kConnecting;
+  connect_next();
+}
+
+void ClientConn::connect_next() {
+  if (addr_idx_ >= addrs_.size()) {
+    ErrorDetails e;
+    e.cause = last_connect_error_;
+    e.next_hop = key_;
+    e.details = last_connect_details_;
+    return respond_error(std::move(e));
+  }
+  const sockaddr_storage& a = addrs_[addr_idx_];
+  up_ = new UpstreamConn(w_, key_);
+  w_.mutable_stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
+  int r = up_->connect(reinterpret_cast<const sockaddr*>(&a), this);
+  if (r != 0) {
+    up_->close();
+    up_ = nullptr;
+    last_connect_error_ = Cause::kDestinationUnroutable;
+    last_connect_details_ = "Could not connect to " + address_text(a) + ": " + uv_strerror(r);
+    ++addr_idx_;
+    return connect_next();
+  }
+  // Spread the connect budget over the addresses still to try, so one black-holed
+  // address cannot use all of it.
+  uint64_t remaining = addrs_.size() - addr_idx_;
+  uint64_t budget = static_cast<uint64_t>(cfg_->timeouts.connect.count());
+  start_up_timer(std::max<uint64_t>(budget / remaining, std::min<uint64_t>(budget, 250)));
+}
+
+void ClientConn::on_upstream_connect(int status) {
+  if (closing_) return;
+  uv_timer_stop(&up_timer_);
+  if (status == 0) {
+    on_connected();
+    return;
+  }
+  const sockaddr_storage& a = addrs_[addr_idx_];
+  if (status == UV_ECONNREFUSED) {
+    last_connect_error_ = Cause::kConnectionRefused;
+  } else if (status == UV_ETIMEDOUT) {
+    last_connect_error_ = Cause::kConnectTimeout;
+  } else {
+    last_connect_error_ = Cause::kDestinationUnroutable;
+  }
+  last_connect_details_ = "Connecting to " + address_text(a) + " port " +
+                          std::to_string(target_.port) + " failed: " + uv_strerror(status) + ".";
+  up_->close();
+  up_ = nullptr;
+  ++addr_idx_;
+  connect_next();
+}
+
+void ClientConn::start_up_timer(uint64_t ms) {
+  uv_timer_start(&up_timer_, ClientCallbacks::on_up_timer, ms, 0);
+}
+
+void ClientCallbacks::on_up_timer(uv_timer_t* t) {
+  auto* c = static_cast<ClientConn*>(t->data);
+  if (c->closing_) return;
+  switch (c->phase_) {
+    case ClientConn::Phase::kConnecting: {
+      const sockaddr_storage& a = c->addrs_[c->addr_idx_];
+      c->last_connect_error_ = Cause::kConnectTimeout;
+      c->last_connect_details_ = "Connecting to " + address_text(a) + " port " +
+                                 std::to_string(c->target_.port) + " timed out (timeouts.connect " +
+                                 std::to_string(c->cfg_->timeouts.connect.count()) + " ms).";
+      c->up_->close();
+      c->up_ = nullptr;
+      ++c->addr_idx_;
+      c->connect_next();
+      return;
+    }
+    case ClientConn::Phase::kForwarding:
+      if (!c->resp_head_done_) {
+        ErrorDetails e;
+        e.cause = Cause::kResponseTimeout;
+        e.details = c->key_ + " sent no response head within timeouts.response_header (" +
+                    std::to_string(c->cfg_->timeouts.response_header.count()) + " ms).";
+        c->respond_error(std::move(e));
+        return;
+      }
+      [[fallthrough]];
+    case ClientConn::Phase::kTunnel: {
+      uint64_t now = uv_now(c->w_.loop());
+      uint64_t idle = static_cast<uint64_t>(c->cfg_->timeouts.idle.count());
+      if (now - c->last_activity_ >= idle) {
+        c->abort_exchange("no bytes in either direction within timeouts.idle");
+        return;
+      }
+      c->start_up_timer(idle - (now - c->last_activity_));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ClientConn::on_connected() {
+  if (is_connect_) {
+    enter_tunnel();
+    return;
+  }
+  phase_ = Phase::kForwarding;
+  llhttp_init(&resp_parser_, HTTP_RESPONSE, &kResponseSettings);
+  resp_parser_.data = this;
+
+  UpstreamRequestOptions o;
+  o.via_name = cfg_->server.name;
+  o.origin_form = origin_form_;
+  std::string host = target_.to_string(80);
+  o.host = host;
+  if (req_chunked_) {
+    o.framing = BodyFraming::kChunked;
+  } else if (req_parser_.flags & F_CONTENT_LENGTH) {
+    o.framing = BodyFraming::kContentLength;
+    o.content_length = req_parser_.content_length;
+  }
+  std::string head;
+  build_upstream_request(req_, o, head);
+  to_up_ = w_.batches().acquire();
+  to_up_->append_copy(head);
+  flush_to_upstream();
+  if (closing_ || !up_) return;
+  up_->start_read();
+  last_activity_ = uv_now(w_.loop());
+  // Let the parser run on: the body (if any) streams to the upstream from on_body.
+  client_pause_ &= ~kPauseExchange;
+  if (req_complete_) {
+    start_up_timer(cfg_->timeouts.response_header.count());
+  }
+  drive();
+}
+
+void ClientConn::on_upstream_read(Chunk* chunk, ssize_t nread) {
+  if (closing_) {
+    if (chunk) w_.chunks().unref(chunk);
+    return;
+  }
+  last_activity_ = uv_now(w_.loop());
+  if (nread < 0) {
+    on_upstream_eof(static_cast<int>(nread));
+    return;
+  }
+  if (phase_ == Phase::kTunnel) {
+    tunnel_upstream_data(chunk, static_cast<size_t>(nread));
+    w_.chunks().unref(chunk);
+    return;
+  }
+  resp_any_bytes_ = true;
+  resp_chunk_ = chunk;
+  const char* p = chunk->data;
+  size_t n = static_cast<size_t>(nread);
+  llhttp_errno_t err = llhttp_execute(&resp_parser_, p, n);
+  resp_chunk_ = nullptr;
+  if (closing_) {
+    w_.chunks().unref(chunk);
+    return;
+  }
+  if (err == HPE_PAUSED) {
+    const char* pos = llhttp_get_error_pos(&resp_parser_);
+    if (pos && pos < p + n) resp_extra_bytes_ = true;
+    llhttp_resume(&resp_parser_);
+  }
+  flush_to_client();
+  w_.chunks().unref(chunk);
+  if (closing_) return;
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED) {
+    on_response_complete();
+    return;
+  }
+  // Parse error.
+  if (resp_head_done_) {
+    abort_exchange("the response body could not be parsed");
+    return;
+  }
+  ErrorDetails e;
+  if (err == HPE_USER && resp_head_bytes_ > cfg_->limits.max_header_bytes) {
+    e.cause = Cause::kResponseHeadersTooLarge;
+    e.details = key_ + " sent a response head larger than limits.max_header_bytes (" +
+                std::to_string(cfg_->limits.max_header_bytes) + " bytes).";
+  } else {
+    e.cause = Cause::kResponseProtocolError;
+    e.details = key_ + " sent a response that is not valid HTTP/1.1: " +
+                llhttp_get_error_reason(&resp_parser_) + ".";
+  }
+  respond_error(std::move(e));
+}
+
+void ClientConn::on_upstream_eof(int status) {
+  if (phase_ == Phase::kTunnel) {
+    up_eof_ = true;
+    if (status != UV_EOF) {
+      close();
+      return;
+    }
+    flush_to_client();
+    shutdown_req_.data = this;
+    if (uv_shutdown(&shutdown_req_, as_stream(&tcp_), ClientCallbacks::on_shutdown) != 0) close();
+    return;
+  }
+  if (resp_head_done_) {
+    if (status == UV_EOF && llhttp_message_needs_eof(&resp_parser_)) {
+      llhttp_errno_t err = llhttp_finish(&resp_parser_);
+      flush_to_client();
+      if (closing_) return;
+      if (err == HPE_OK || err == HPE_PAUSED) {
+        if (up_) {
+          up_->close();
+          up_ = nullptr;
+        }
+        resp_complete_ = true;
+        on_response_complete();
+        return;
+      }
+    }
+    abort_exchange("the upstream connection ended in the middle of the response body");
+    return;
+  }
+  // Nothing usable arrived. A reused connection may simply have been closed by the
+  // origin while idle: retry once on a fresh one when that is safe.
+  bool safe = up_reused_ && !retried_ && !resp_any_bytes_ && !req_has_body_ &&
+              is_idempotent(req_.method);
+  if (safe) {
+    retried_ = true;
+    w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
+    up_->close();
+    up_ = nullptr;
+    uv_timer_stop(&up_timer_);
+    client_pause_ |= kPauseExchange;
+    start_upstream();
+    return;
+  }
+  ErrorDetails e;
+  e.cause = Cause::kConnectionTerminated;
+  e.details = key_ +
+              (resp_any_bytes_ ? " closed the connection in the middle of the response head."
+                               : " closed the connection without sending a response.");
+  if (status != UV_EOF) e.details += std::string(" (") + uv_strerror(status) + ")";
+  respond_error(std::move(e));
+}
+
+void ClientConn::on_response_head() {
+  resp_head_done_ = true;
+  uv_timer_stop(&up_timer_);
+  idle_ms_ = static_cast<uint64_t>(cfg_->timeouts.idle.count());
+  start_up_timer(idle_ms_);
+
+  int status = resp_.status;
+  bool no_body = is_head_ || status == 204 || status == 304;
+  bool client_11 = req_.http_minor >= 1;
+  ClientResponseOptions o;
+  o.via_name = cfg_->server.name;
+  if (no_body) {
+    o.framing = BodyFraming::kNone;
+    o.keep_content_length = status != 204;
+  } else if (resp_parser_.flags & F_CHUNKED) {
+    o.framing = client_11 ? BodyFraming::kChunked : BodyFraming::kCloseDelimited;
+  } else if (resp_parser_.flags & F_CONTENT_LENGTH) {
+    o.framing = BodyFraming::kContentLength;
+    o.content_length = resp_parser_.content_length;
+  } else {
+    o.framing = client_11 ? BodyFraming::kChunked : BodyFraming::kCloseDelimited;
+  }
+  resp_chunked_out_ = o.framing == BodyFraming::kChunked;
+  close_after_response_ = close_after_response_ || !req_keep_alive_ || !client_11 ||
+                          o.framing == BodyFraming::kCloseDelimited || client_eof_;
+  o.close = close_after_response_;
+  std::string head;
+  build_client_response(resp_, o, head);
+  if (!to_client_) to_client_ = w_.batches().acquire();
+  to_client_->append_copy(head);
+}
+
+void ClientConn::on_response_complete() {
+  if (!req_complete_) {
+    // The origin answered before the request body was complete (e.g. it refused the
+    // upload). The upstream cannot be reused, and the client gets Connection: close.
+    if (up_) {
+      up_->close();
+      up_ = nullptr;
+    }
+    close_after_response_ = true;
+    discard_body_ = true;
+    close_after_flush();
+    return;
+  }
+  finish_exchange();
+}
+
+// ---------------------------------------------------------------------------------------
+// CONNECT tunnels
+
+void ClientConn::enter_tunnel() {
+  phase_ = Phase::kTunnel;
+  parser_kick_ = false;  // the parser is done with this connection
+  w_.mutable_stats().tunnels_active.fetch_add(1);
+  uv_timer_stop(&timer_);
+  WriteBatch* b = w_.batches().acquire();
+  b->append_copy("HTTP/1.1 200 Connection established\r\n\r\n");
+  write_to_client(b);
+  if (closing_) return;
+  // Bytes the client sent after the CONNECT head belong to the tunnel.
+  if (pend_len_ > 0) {
+    tunnel_client_data(pend_chunk_, pend_ptr_, pend_len_);
+    pend_len_ = 0;
+  }
+  if (pend_chunk_) {
+    w_.chunks().unref(pend_chunk_);
+    pend_chunk_ = nullptr;
+  }
+  last_activity_ = uv_now(w_.loop());
+  start_up_timer(static_cast<uint64_t>(cfg_->timeouts.idle.count()));
+  up_->start_read();
+  client_pause_ &= ~kPauseExchange;
+  if (client_pause_ == 0) start_client_reading();
+}
+
+void ClientConn::tunnel_client_data(Chunk* chunk, const char* p, size_t n) {
+  if (!up_) return;
+  if (!to_up_) to_up_ = w_.batches().acquire();
+  to_up_->append_span(w_.chunks(), chunk, p, n);
+  flush_to_upstream();
+  if (client_pause_ & kPauseUpstreamFull) stop_client_reading();
+}
+
+void ClientConn::tunnel_upstream_data(Chunk* chunk, size_t n) {
+  if (!to_client_) to_client_ = w_.batches().acquire();
+  to_client_->append_span(w_.chunks(), chunk, chunk->data, n);
+  flush_to_client();
+}
+
+void ClientConn::on_upstream_shutdown(int) {
+  if (closing_) return;
+  up_shut_ = true;
+  tunnel_maybe_finish();
+}
+
+void ClientConn::tunnel_maybe_finish() {
+  if (client_eof_ && up_eof_ && client_shut_ && up_shut_) close();
+}
+
+}  // namespace gatehouse

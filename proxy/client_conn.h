@@ -1,0 +1,183 @@
+// ClientConn: one accepted client connection and the exchange currently running on it.
+//
+// Requests are handled one at a time: the request parser (llhttp, strict) pauses at the
+// end of every head and every message, so bytes of a pipelined request N+1 stay buffered
+// (never read as the body of request N) until response N is complete.
+//
+// Ownership: created by accept(), registered with its Worker, and owned by itself. It
+// dies only through close(): mark closing, cancel the DNS lookup, close the upstream
+// connection, uv_close the socket and both timers, and free in the last close callback.
+// Every libuv and resolver callback checks closing_ first. Methods called from inside a
+// callback may call close(); the object stays valid until the loop runs the close
+// callbacks, so code after such a call only checks closing_ and returns.
+#pragma once
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/buffers.h"
+#include "proxy/error_catalog.h"
+#include "proxy/http_head.h"
+#include "proxy/upstream_conn.h"
+#include "proxy/uri.h"
+#include "resolver/resolver.h"
+
+namespace gatehouse {
+
+class Worker;
+
+class ClientConn final : private UpstreamHandler {
+ public:
+  static void accept(Worker& worker, uv_stream_t* server);
+  void close();
+
+ private:
+  // Why client reads are stopped; reading resumes only when none is left.
+  enum ClientPause : unsigned {
+    kPauseExchange = 1u << 0,      // head parsed; waiting for the upstream (or a decision)
+    kPauseUpstreamFull = 1u << 1,  // upstream write queue above the high-water mark
+    kPauseRequestDone = 1u << 2,   // request complete; waiting for its response
+    kPauseClosing = 1u << 3,       // answer sent with Connection: close
+  };
+  enum class Phase { kHead, kResolving, kConnecting, kForwarding, kTunnel };
+  enum class PauseEvent { kNone, kHeadDone, kMessageDone };
+
+  explicit ClientConn(Worker& worker);
+  ~ClientConn() = default;
+
+  // Client side.
+  void start();
+  void drive();
+  void execute_pending();
+  void on_request_head();
+  void on_request_complete();
+  void on_parse_error(llhttp_errno_t err);
+  void start_client_reading();
+  void stop_client_reading();
+  void flush_to_upstream();
+  void flush_to_client();
+  void write_to_client(WriteBatch* batch);
+  void close_after_flush();
+  void reset_exchange();
+  void finish_exchange();
+  void abort_exchange(const char* why);
+  void respond_local(int status, std::string_view content_type, std::string_view body,
+                     const HeaderList& extra = {});
+  void respond_error(ErrorDetails e);
+  bool via_has_our_name() const;
+
+  // Upstream side.
+  void start_upstream();
+  void on_resolved(const ResolveResult& r);
+  void connect_next();
+  void on_connected();
+  void retry_or_fail(Cause cause, const std::string& details);
+  void on_upstream_connect(int status) override;
+  void on_upstream_read(Chunk* chunk, ssize_t nread) override;
+  void on_upstream_write(int status) override;
+  void on_upstream_shutdown(int status) override;
+  void on_upstream_eof(int status);
+  void on_response_head();
+  void on_response_complete();
+  void start_up_timer(uint64_t ms);
+
+  // Tunnel (CONNECT).
+  void enter_tunnel();
+  void tunnel_client_data(Chunk* chunk, const char* p, size_t n);
+  void tunnel_upstream_data(Chunk* chunk, size_t n);
+  void tunnel_maybe_finish();
+
+  // llhttp and libuv trampolines are friends living in the .cc file.
+  friend struct ClientCallbacks;
+
+  Worker& w_;
+  std::shared_ptr<const Config> cfg_;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;     // client header / keep-alive idle
+  uv_timer_t up_timer_;  // connect / response head / body and tunnel idle
+  uv_shutdown_t shutdown_req_;
+  int open_handles_ = 0;
+  bool closing_ = false;
+  bool client_reading_ = false;
+  bool client_allowed_ = true;
+  bool driving_ = false;
+  bool redrive_ = false;
+  bool parser_kick_ = false;  // resumed after a head pause: run the parser even with no bytes
+  bool close_pending_ = false;  // close once queued writes are flushed
+  unsigned client_pause_ = 0;
+  unsigned up_pause_ = 0;
+  Chunk* read_chunk_ = nullptr;
+  Chunk* pend_chunk_ = nullptr;  // unparsed client bytes live here
+  const char* pend_ptr_ = nullptr;
+  size_t pend_len_ = 0;
+  sockaddr_storage peer_{};
+
+  // Request parsing.
+  llhttp_t req_parser_;
+  PauseEvent pause_event_ = PauseEvent::kNone;
+  RequestHead req_;
+  bool field_open_ = false;
+  bool value_open_ = false;
+  size_t head_bytes_ = 0;
+  size_t url_bytes_ = 0;
+  size_t chunk_ext_bytes_ = 0;
+  bool any_request_bytes_ = false;
+  bool user_error_set_ = false;
+  Cause user_error_ = Cause::kBadRequest;
+  std::string user_error_details_;
+
+  // The exchange.
+  Phase phase_ = Phase::kHead;
+  bool req_keep_alive_ = true;
+  bool req_has_body_ = false;
+  bool req_chunked_ = false;
+  uint64_t req_body_bytes_ = 0;
+  bool req_complete_ = false;
+  bool is_connect_ = false;
+  bool is_head_ = false;
+  bool discard_body_ = false;
+  Authority target_;
+  std::string origin_form_;
+  std::string key_;
+  Resolver::LookupId lookup_ = 0;
+  std::vector<sockaddr_storage> addrs_;
+  size_t addr_idx_ = 0;
+  Cause last_connect_error_ = Cause::kConnectionRefused;
+  std::string last_connect_details_;
+  UpstreamConn* up_ = nullptr;
+  bool up_reused_ = false;
+  bool retried_ = false;
+  WriteBatch* to_up_ = nullptr;
+  WriteBatch* to_client_ = nullptr;
+  uint64_t last_activity_ = 0;
+  uint64_t idle_ms_ = 0;
+
+  // Response parsing.
+  llhttp_t resp_parser_;
+  Chunk* resp_chunk_ = nullptr;  // the chunk being parsed, for zero-copy body spans
+  ResponseHead resp_;
+  bool resp_field_open_ = false;
+  bool resp_value_open_ = false;
+  size_t resp_head_bytes_ = 0;
+  bool resp_any_bytes_ = false;
+  bool resp_head_done_ = false;
+  bool resp_complete_ = false;
+  bool resp_chunked_out_ = false;
+  bool resp_extra_bytes_ = false;
+  bool close_after_response_ = false;
+  bool local_response_ = false;
+
+  // Tunnel state.
+  bool client_eof_ = false;
+  bool up_eof_ = false;
+  bool client_shut_ = false;
+  bool up_shut_ = false;
+};
+
+}  // namespace gatehouse

@@ -1,0 +1,153 @@
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "base/log.h"
+
+namespace gatehouse {
+namespace {
+
+bool to_sockaddr(const HostPort& hp, sockaddr_storage* out) {
+  std::memset(out, 0, sizeof *out);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  if (inet_pton(AF_INET, hp.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(hp.port);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (inet_pton(AF_INET6, hp.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(hp.port);
+    return true;
+  }
+  if (hp.host == "localhost") {
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    v4->sin_port = htons(hp.port);
+    return true;
+  }
+  return false;
+}
+
+socklen_t addr_len(const sockaddr_storage& ss) {
+  return ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+uint16_t port_of(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+}
+
+int bind_socket(const sockaddr_storage& addr, std::string* error) {
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len(addr)) != 0) {
+    *error = "cannot listen on " + sockaddr_to_string(addr) + ": " + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string sockaddr_to_string(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+    return "[" + std::string(buf) + "]:" + std::to_string(port_of(ss));
+  }
+  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  return std::string(buf) + ":" + std::to_string(port_of(ss));
+}
+
+Server::Server(std::shared_ptr<const Config> config)
+    : config_(std::move(config)), addresses_(std::make_shared<std::vector<sockaddr_storage>>()) {}
+
+Server::~Server() { stop(); }
+
+bool Server::start(std::string* error) {
+  unsigned n = config_->server.workers;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+
+  // fds[w][i]: worker w's socket for listen address i.
+  std::vector<std::vector<int>> fds(n);
+  auto fail = [&](const std::string& msg) {
+    for (auto& list : fds) {
+      for (int fd : list) ::close(fd);
+    }
+    *error = msg;
+    return false;
+  };
+  for (const auto& hp : config_->server.listen) {
+    sockaddr_storage addr;
+    if (!to_sockaddr(hp, &addr)) return fail("cannot listen on " + hp.to_string() + ": not an IP address");
+    for (unsigned w = 0; w < n; ++w) {
+      std::string err;
+      int fd = bind_socket(addr, &err);
+      if (fd < 0) return fail(err);
+      fds[w].push_back(fd);
+      if (w == 0) {
+        // Port 0: every other worker joins the port the kernel chose for the first.
+        socklen_t len = sizeof addr;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        addresses_->push_back(addr);
+      }
+    }
+  }
+  for (unsigned w = 0; w < n; ++w) {
+    auto worker = std::make_unique<Worker>(w, config_, std::move(fds[w]), addresses_);
+    fds[w].clear();
+    int r = worker->start();
+    if (r != 0) {
+      stop();
+      return fail(std::string("worker ") + std::to_string(w) + " failed to start: " + uv_strerror(r));
+    }
+    workers_.push_back(std::move(worker));
+  }
+  for (const auto& a : *addresses_) {
+    GH_LOG_INFO("listening on %s (%u workers)", sockaddr_to_string(a).c_str(), n);
+  }
+  return true;
+}
+
+void Server::stop() {
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+}
+
+uint16_t Server::port(size_t i) const { return i < addresses_->size() ? port_of((*addresses_)[i]) : 0; }
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  for (const auto& w : workers_) {
+    const WorkerStats& ws = w->stats();
+    s.connections_accepted += ws.connections_accepted.load();
+    s.connections_active += ws.connections_active.load();
+    s.requests += ws.requests.load();
+    s.upstream_connects += ws.upstream_connects.load();
+    s.upstream_reuses += ws.upstream_reuses.load();
+    s.upstream_retries += ws.upstream_retries.load();
+    s.tunnels_active += ws.tunnels_active.load();
+    s.backpressure_pauses += ws.backpressure_pauses.load();
+    s.chunks_outstanding += ws.chunks_outstanding.load();
+    s.chunks_peak = std::max<uint64_t>(s.chunks_peak, ws.chunks_peak.load());
+  }
+  return s;
+}
+
+}  // namespace gatehouse

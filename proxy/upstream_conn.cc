@@ -1,0 +1,191 @@
+#include "proxy/upstream_conn.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "proxy/worker.h"
+
+namespace gatehouse {
+
+UpstreamConn::UpstreamConn(Worker& worker, std::string key)
+    : worker_(worker), key_(std::move(key)) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  uv_timer_init(worker_.loop(), &idle_timer_);
+  tcp_.data = this;
+  idle_timer_.data = this;
+  open_handles_ = 2;
+}
+
+int UpstreamConn::connect(const sockaddr* addr, UpstreamHandler* handler) {
+  handler_ = handler;
+  connect_req_.data = this;
+  return uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+}
+
+void UpstreamConn::on_connect(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConn*>(req->data);
+  if (self->closing_) return;
+  if (status == 0) {
+    self->connected_ = true;
+    uv_tcp_nodelay(&self->tcp_, 1);
+  }
+  if (self->handler_) self->handler_->on_upstream_connect(status);
+}
+
+int UpstreamConn::start_read() {
+  if (reading_ || closing_) return 0;
+  int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+  if (r == 0) reading_ = true;
+  return r;
+}
+
+void UpstreamConn::stop_read() {
+  if (!reading_ || closing_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void UpstreamConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConn*>(h->data);
+  if (!self->read_chunk_) self->read_chunk_ = self->worker_.chunks().acquire();
+  *buf = uv_buf_init(self->read_chunk_->data, Chunk::kSize);
+}
+
+void UpstreamConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<UpstreamConn*>(s->data);
+  if (nread == 0) return;  // EAGAIN; keep the chunk for the next read
+  Chunk* chunk = nullptr;
+  if (nread > 0) {
+    chunk = self->read_chunk_;
+    self->read_chunk_ = nullptr;
+  }
+  if (self->closing_) {
+    if (chunk) self->worker_.chunks().unref(chunk);
+    return;
+  }
+  if (self->pool_) {
+    // An idle pooled connection must stay silent: data or EOF means it is unusable.
+    if (chunk) self->worker_.chunks().unref(chunk);
+    self->pool_->remove(self);
+    self->close();
+    return;
+  }
+  if (!self->handler_) {
+    if (chunk) self->worker_.chunks().unref(chunk);
+    return;
+  }
+  self->handler_->on_upstream_read(chunk, nread);
+}
+
+int UpstreamConn::write(WriteBatch* batch) {
+  if (closing_) {
+    worker_.batches().release(batch);
+    return UV_ECANCELED;
+  }
+  int r = batch->submit(reinterpret_cast<uv_stream_t*>(&tcp_), this, on_write_done);
+  if (r != 0) worker_.batches().release(batch);
+  return r;
+}
+
+void UpstreamConn::on_write_done(void* owner, WriteBatch* batch, int status) {
+  auto* self = static_cast<UpstreamConn*>(owner);
+  self->worker_.batches().release(batch);
+  if (self->closing_) return;
+  if (self->handler_) self->handler_->on_upstream_write(status);
+}
+
+int UpstreamConn::shutdown_write() {
+  if (closing_) return UV_ECANCELED;
+  shutdown_req_.data = this;
+  return uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown);
+}
+
+void UpstreamConn::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<UpstreamConn*>(req->data);
+  if (self->closing_) return;
+  if (self->handler_) self->handler_->on_upstream_shutdown(status);
+}
+
+size_t UpstreamConn::write_queue_size() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+}
+
+void UpstreamConn::close() {
+  if (closing_) return;
+  closing_ = true;
+  handler_ = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_timer_), on_close);
+}
+
+void UpstreamConn::on_close(uv_handle_t* h) {
+  auto* self = static_cast<UpstreamConn*>(h->data);
+  if (--self->open_handles_ > 0) return;
+  if (self->read_chunk_) self->worker_.chunks().unref(self->read_chunk_);
+  delete self;
+}
+
+void UpstreamConn::on_idle_timeout(uv_timer_t* t) {
+  auto* self = static_cast<UpstreamConn*>(t->data);
+  if (self->closing_ || !self->pool_) return;
+  self->pool_->remove(self);
+  self->close();
+}
+
+UpstreamConn* UpstreamPool::take(const std::string& key, UpstreamHandler* handler) {
+  auto it = idle_.find(key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  UpstreamConn* c = it->second.back();
+  it->second.pop_back();
+  if (it->second.empty()) idle_.erase(it);
+  c->pool_ = nullptr;
+  uv_timer_stop(&c->idle_timer_);
+  c->handler_ = handler;
+  return c;
+}
+
+void UpstreamPool::put(UpstreamConn* c) {
+  assert(!c->closing_);
+  auto& list = idle_[c->key_];
+  if (list.size() >= max_idle_per_key_) {
+    c->close();
+    return;
+  }
+  c->handler_ = nullptr;
+  c->pool_ = this;
+  list.push_back(c);
+  uv_timer_start(&c->idle_timer_, UpstreamConn::on_idle_timeout, idle_timeout_ms_, 0);
+  if (c->start_read() != 0) {
+    remove(c);
+    c->close();
+  }
+}
+
+void UpstreamPool::remove(UpstreamConn* c) {
+  auto it = idle_.find(c->key_);
+  if (it != idle_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+    if (v.empty()) idle_.erase(it);
+  }
+  c->pool_ = nullptr;
+}
+
+void UpstreamPool::close_all() {
+  auto idle = std::move(idle_);
+  idle_.clear();
+  for (auto& [key, list] : idle) {
+    for (UpstreamConn* c : list) {
+      c->pool_ = nullptr;
+      c->close();
+    }
+  }
+}
+
+size_t UpstreamPool::idle_count() const {
+  size_t n = 0;
+  for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace gatehouse
