@@ -41,6 +41,31 @@ void BufferPool::unref(Chunk* c) {
   ++free_count_;
 }
 
+uv_buf_t ReadCursor::next(BufferPool& pool) {
+  if (chunk_ && Chunk::kSize - fill_ < kMinRoom) release(pool);
+  if (!chunk_) {
+    chunk_ = pool.acquire();
+    fill_ = 0;
+  }
+  return uv_buf_init(chunk_->data + fill_, static_cast<unsigned>(Chunk::kSize - fill_));
+}
+
+Chunk* ReadCursor::commit(BufferPool& pool, size_t nread, const char** data) {
+  assert(chunk_ && fill_ + nread <= Chunk::kSize);
+  Chunk* c = chunk_;
+  *data = c->data + fill_;
+  fill_ += nread;
+  pool.ref(c);
+  if (Chunk::kSize - fill_ < kMinRoom) release(pool);
+  return c;
+}
+
+void ReadCursor::release(BufferPool& pool) {
+  if (chunk_) pool.unref(chunk_);
+  chunk_ = nullptr;
+  fill_ = 0;
+}
+
 void WriteBatch::append_copy(std::string_view bytes) {
   if (bytes.empty()) return;
   segments_.push_back({nullptr, scratch_.size(), bytes.size()});

@@ -26,6 +26,24 @@ struct Chunk {
   char data[kSize];
 };
 
+// Hands out consecutive regions of one chunk to successive reads of a socket, so small
+// reads share a chunk instead of pinning 64 KiB each. The reader keeps one reference
+// while the chunk has room; every completed read gives the consumer its own reference.
+class ReadCursor {
+ public:
+  // Region for the next read (acquires a fresh chunk when needed).
+  uv_buf_t next(BufferPool& pool);
+  // Records that nread bytes landed at the start of the last region. Returns the chunk
+  // and data pointer; the caller receives one new reference.
+  Chunk* commit(BufferPool& pool, size_t nread, const char** data);
+  void release(BufferPool& pool);
+
+ private:
+  static constexpr size_t kMinRoom = 8 * 1024;
+  Chunk* chunk_ = nullptr;
+  size_t fill_ = 0;
+};
+
 class BufferPool {
  public:
   explicit BufferPool(size_t keep_free = 256) : keep_free_(keep_free) {}

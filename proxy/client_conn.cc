@@ -258,8 +258,7 @@ struct ClientCallbacks {
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* c = static_cast<ClientConn*>(h->data);
-    if (!c->read_chunk_) c->read_chunk_ = c->w_.chunks().acquire();
-    *buf = uv_buf_init(c->read_chunk_->data, Chunk::kSize);
+    *buf = c->reader_.next(c->w_.chunks());
   }
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*);
   static void on_write(void* owner, WriteBatch* batch, int status);
@@ -392,7 +391,7 @@ void ClientConn::close() {
 void ClientCallbacks::on_close(uv_handle_t* h) {
   auto* c = static_cast<ClientConn*>(h->data);
   if (--c->open_handles_ > 0) return;
-  if (c->read_chunk_) c->w_.chunks().unref(c->read_chunk_);
+  c->reader_.release(c->w_.chunks());
   c->w_.note_chunks();
   delete c;
 }
@@ -473,21 +472,21 @@ void ClientCallbacks::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     c->close();
     return;
   }
-  Chunk* chunk = c->read_chunk_;
-  c->read_chunk_ = nullptr;
+  const char* data = nullptr;
+  Chunk* chunk = c->reader_.commit(c->w_.chunks(), static_cast<size_t>(nread), &data);
   if (c->close_pending_) {  // discarding what a client sends after our final answer
     c->w_.chunks().unref(chunk);
     return;
   }
   if (c->phase_ == ClientConn::Phase::kTunnel) {
-    c->tunnel_client_data(chunk, chunk->data, static_cast<size_t>(nread));
+    c->tunnel_client_data(chunk, data, static_cast<size_t>(nread));
     c->w_.chunks().unref(chunk);
     return;
   }
   assert(c->pend_len_ == 0);
   if (c->pend_chunk_) c->w_.chunks().unref(c->pend_chunk_);
   c->pend_chunk_ = chunk;
-  c->pend_ptr_ = chunk->data;
+  c->pend_ptr_ = data;
   c->pend_len_ = static_cast<size_t>(nread);
   c->drive();
 }
@@ -757,11 +756,14 @@ void ClientConn::write_to_client(WriteBatch* batch) {
     w_.batches().release(batch);
     return;
   }
+  size_t n = batch->bytes();
   int r = batch->submit(as_stream(&tcp_), this, ClientCallbacks::on_write);
   if (r != 0) {
     w_.batches().release(batch);
     close();
+    return;
   }
+  client_inflight_ += n;
 }
 
 void ClientConn::flush_to_client() {
@@ -770,7 +772,7 @@ void ClientConn::flush_to_client() {
   to_client_ = nullptr;
   write_to_client(b);
   if (closing_) return;
-  if (up_ && uv_stream_get_write_queue_size(as_stream(&tcp_)) > kHighWater) {
+  if (up_ && client_inflight_ > kHighWater) {
     if (!(up_pause_ & 1u)) w_.mutable_stats().backpressure_pauses.fetch_add(1);
     up_pause_ |= 1u;
     up_->stop_read();
@@ -780,14 +782,14 @@ void ClientConn::flush_to_client() {
 
 void ClientCallbacks::on_write(void* owner, WriteBatch* batch, int status) {
   auto* c = static_cast<ClientConn*>(owner);
+  c->client_inflight_ -= batch->bytes();
   c->w_.batches().release(batch);
   if (c->closing_) return;
   if (status != 0) {
     c->close();
     return;
   }
-  if (c->up_pause_ && c->up_ &&
-      uv_stream_get_write_queue_size(as_stream(&c->tcp_)) < kLowWater) {
+  if (c->up_pause_ && c->up_ && c->client_inflight_ < kLowWater) {
     c->up_pause_ = 0;
     c->up_->start_read();
   }
@@ -1172,7 +1174,7 @@ void ClientConn::on_connected() {
   drive();
 }
 
-void ClientConn::on_upstream_read(Chunk* chunk, ssize_t nread) {
+void ClientConn::on_upstream_read(Chunk* chunk, const char* data, ssize_t nread) {
   if (closing_) {
     if (chunk) w_.chunks().unref(chunk);
     return;
@@ -1183,13 +1185,13 @@ void ClientConn::on_upstream_read(Chunk* chunk, ssize_t nread) {
     return;
   }
   if (phase_ == Phase::kTunnel) {
-    tunnel_upstream_data(chunk, static_cast<size_t>(nread));
+    tunnel_upstream_data(chunk, data, static_cast<size_t>(nread));
     w_.chunks().unref(chunk);
     return;
   }
   resp_any_bytes_ = true;
   resp_chunk_ = chunk;
-  const char* p = chunk->data;
+  const char* p = data;
   size_t n = static_cast<size_t>(nread);
   llhttp_errno_t err = llhttp_execute(&resp_parser_, p, n);
   resp_chunk_ = nullptr;
@@ -1365,9 +1367,9 @@ void ClientConn::tunnel_client_data(Chunk* chunk, const char* p, size_t n) {
   if (client_pause_ & kPauseUpstreamFull) stop_client_reading();
 }
 
-void ClientConn::tunnel_upstream_data(Chunk* chunk, size_t n) {
+void ClientConn::tunnel_upstream_data(Chunk* chunk, const char* p, size_t n) {
   if (!to_client_) to_client_ = w_.batches().acquire();
-  to_client_->append_span(w_.chunks(), chunk, chunk->data, n);
+  to_client_->append_span(w_.chunks(), chunk, p, n);
   flush_to_client();
 }
 

@@ -79,7 +79,7 @@ class ClientConn final : private UpstreamHandler {
   void on_connected();
   void retry_or_fail(Cause cause, const std::string& details);
   void on_upstream_connect(int status) override;
-  void on_upstream_read(Chunk* chunk, ssize_t nread) override;
+  void on_upstream_read(Chunk* chunk, const char* data, ssize_t nread) override;
   void on_upstream_write(int status) override;
   void on_upstream_shutdown(int status) override;
   void on_upstream_eof(int status);
@@ -90,7 +90,7 @@ class ClientConn final : private UpstreamHandler {
   // Tunnel (CONNECT).
   void enter_tunnel();
   void tunnel_client_data(Chunk* chunk, const char* p, size_t n);
-  void tunnel_upstream_data(Chunk* chunk, size_t n);
+  void tunnel_upstream_data(Chunk* chunk, const char* p, size_t n);
   void tunnel_maybe_finish();
 
   // llhttp and libuv trampolines are friends living in the .cc file.
@@ -112,7 +112,8 @@ class ClientConn final : private UpstreamHandler {
   bool close_pending_ = false;  // close once queued writes are flushed
   unsigned client_pause_ = 0;
   unsigned up_pause_ = 0;
-  Chunk* read_chunk_ = nullptr;
+  size_t client_inflight_ = 0;  // bytes written to the client whose callback is pending
+  ReadCursor reader_;
   Chunk* pend_chunk_ = nullptr;  // unparsed client bytes live here
   const char* pend_ptr_ = nullptr;
   size_t pend_len_ = 0;

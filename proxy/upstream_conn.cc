@@ -47,18 +47,15 @@ void UpstreamConn::stop_read() {
 
 void UpstreamConn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConn*>(h->data);
-  if (!self->read_chunk_) self->read_chunk_ = self->worker_.chunks().acquire();
-  *buf = uv_buf_init(self->read_chunk_->data, Chunk::kSize);
+  *buf = self->reader_.next(self->worker_.chunks());
 }
 
 void UpstreamConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   auto* self = static_cast<UpstreamConn*>(s->data);
-  if (nread == 0) return;  // EAGAIN; keep the chunk for the next read
+  if (nread == 0) return;  // EAGAIN; the region is handed out again next time
   Chunk* chunk = nullptr;
-  if (nread > 0) {
-    chunk = self->read_chunk_;
-    self->read_chunk_ = nullptr;
-  }
+  const char* data = nullptr;
+  if (nread > 0) chunk = self->reader_.commit(self->worker_.chunks(), static_cast<size_t>(nread), &data);
   if (self->closing_) {
     if (chunk) self->worker_.chunks().unref(chunk);
     return;
@@ -74,7 +71,7 @@ void UpstreamConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     if (chunk) self->worker_.chunks().unref(chunk);
     return;
   }
-  self->handler_->on_upstream_read(chunk, nread);
+  self->handler_->on_upstream_read(chunk, data, nread);
 }
 
 int UpstreamConn::write(WriteBatch* batch) {
@@ -82,13 +79,19 @@ int UpstreamConn::write(WriteBatch* batch) {
     worker_.batches().release(batch);
     return UV_ECANCELED;
   }
+  size_t n = batch->bytes();
   int r = batch->submit(reinterpret_cast<uv_stream_t*>(&tcp_), this, on_write_done);
-  if (r != 0) worker_.batches().release(batch);
-  return r;
+  if (r != 0) {
+    worker_.batches().release(batch);
+    return r;
+  }
+  inflight_ += n;
+  return 0;
 }
 
 void UpstreamConn::on_write_done(void* owner, WriteBatch* batch, int status) {
   auto* self = static_cast<UpstreamConn*>(owner);
+  self->inflight_ -= batch->bytes();
   self->worker_.batches().release(batch);
   if (self->closing_) return;
   if (self->handler_) self->handler_->on_upstream_write(status);
@@ -106,9 +109,6 @@ void UpstreamConn::on_shutdown(uv_shutdown_t* req, int status) {
   if (self->handler_) self->handler_->on_upstream_shutdown(status);
 }
 
-size_t UpstreamConn::write_queue_size() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
-}
 
 void UpstreamConn::close() {
   if (closing_) return;
@@ -121,7 +121,7 @@ void UpstreamConn::close() {
 void UpstreamConn::on_close(uv_handle_t* h) {
   auto* self = static_cast<UpstreamConn*>(h->data);
   if (--self->open_handles_ > 0) return;
-  if (self->read_chunk_) self->worker_.chunks().unref(self->read_chunk_);
+  self->reader_.release(self->worker_.chunks());
   delete self;
 }
 

@@ -25,9 +25,9 @@ class UpstreamPool;
 class UpstreamHandler {
  public:
   virtual void on_upstream_connect(int status) = 0;
-  // nread > 0: `chunk` holds nread bytes and the handler now owns one reference.
-  // nread < 0: EOF (UV_EOF) or an error; chunk is nullptr.
-  virtual void on_upstream_read(Chunk* chunk, ssize_t nread) = 0;
+  // nread > 0: nread bytes at `data` inside `chunk`; the handler now owns one reference.
+  // nread < 0: EOF (UV_EOF) or an error; chunk and data are nullptr.
+  virtual void on_upstream_read(Chunk* chunk, const char* data, ssize_t nread) = 0;
   virtual void on_upstream_write(int status) = 0;
   // The write side was shut down (after every queued write went out).
   virtual void on_upstream_shutdown(int status) = 0;
@@ -52,7 +52,9 @@ class UpstreamConn {
   bool closing() const { return closing_; }
   bool connected() const { return connected_; }
   const std::string& key() const { return key_; }
-  size_t write_queue_size() const;
+  // Bytes handed to write() whose write callback has not run yet. Writes that complete
+  // synchronously still count until their callback, so this bounds the chunks pinned.
+  size_t write_queue_size() const { return inflight_; }
   uv_tcp_t* tcp() { return &tcp_; }
   uint64_t uses = 0;  // completed exchanges on this connection
 
@@ -75,7 +77,8 @@ class UpstreamConn {
   uv_timer_t idle_timer_;
   uv_connect_t connect_req_;
   uv_shutdown_t shutdown_req_;
-  Chunk* read_chunk_ = nullptr;
+  ReadCursor reader_;
+  size_t inflight_ = 0;
   int open_handles_ = 0;
   bool closing_ = false;
   bool connected_ = false;

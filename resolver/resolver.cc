@@ -299,6 +299,13 @@ int Core::init() {
   mask |= ARES_OPT_TIMEOUTMS;
   opts.tries = kAresTries;
   mask |= ARES_OPT_TRIES;
+  // Without NOCHECKRESP, c-ares 1.18 treats SERVFAIL/REFUSED/NOTIMP as "try the next
+  // server" and, once all are used up, reports ARES_ECONNREFUSED: the rcode would be lost.
+  // Like Node.js we take such an answer as final (the price: no fail-over to a second
+  // server on SERVFAIL, and c-ares skips its question-echo check; the random query id
+  // and the connected UDP socket remain).
+  opts.flags = ARES_FLAG_NOCHECKRESP;
+  mask |= ARES_OPT_FLAGS;
   // Files, then DNS, whatever nsswitch.conf says: admins pin names in /etc/hosts.
   char lookups[] = "fb";
   opts.lookups = lookups;

@@ -405,6 +405,16 @@ TEST_CASE("run_command kills a command at the timeout", "[loop][support]") {
   CHECK(run_command({"sh", "-c", "kill -9 $$"}).exit_code == -1);
 }
 
+TEST_CASE("run_command returns when the command exits, not when its pipes close",
+          "[loop][support]") {
+  // The background sleep inherits stdout and stderr and outlives the shell.
+  auto start = Clock::now();
+  CommandResult r = run_command({"sh", "-c", "echo started; sleep 5 & exit 4"}, 20s);
+  CHECK(Clock::now() - start < 4s);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out == "started\n");
+}
+
 TEST_CASE("run_command with an unknown program", "[loop][support]") {
   CommandResult r = run_command({"gatehouse-no-such-program-xyz"});
   CHECK(r.exit_code == 127);

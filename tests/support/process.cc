@@ -6,7 +6,8 @@
 //
 // ProxyProcess: stdout goes to /dev/null; stderr is a pipe drained by a reader thread.
 // A second thread blocks in waitid(WNOWAIT) and reaps the child under the mutex, so
-// send_signal (also under the mutex) can never hit a recycled pid.
+// send_signal (also under the mutex) can never hit a recycled pid; it then tells the
+// reader to drain what is left and stop.
 #include "tests/support/process.h"
 
 #include <fcntl.h>
@@ -109,9 +110,10 @@ CommandResult run_command(const std::vector<std::string>& args, std::chrono::mil
     return result;
   }
 
-  // Poll both pipes and a pidfd for the child's exit; stop at EOF on both pipes once the
-  // child has exited, or at the deadline. Without pidfd support, exit is only noticed by
-  // EOF on the pipes, which a grandchild holding them could delay to the deadline.
+  // Poll both pipes and a pidfd for the child's exit. Once the child has exited, only
+  // what is already in the pipes is drained (a grandchild that inherited them must not
+  // hold us up). Without pidfd support (pre-5.3 kernels) exit is noticed by EOF on both
+  // pipes instead, and a child that closes them early is waited for without a deadline.
   const auto deadline = Clock::now() + timeout;
   int fds[3] = {out_pipe[0], err_pipe[0], open_pidfd(pid)};
   std::string* sinks[2] = {&result.out, &result.err};
@@ -132,9 +134,9 @@ CommandResult run_command(const std::vector<std::string>& args, std::chrono::mil
     if (left.count() <= 0) break;
     pollfd pfds[3];
     for (int i = 0; i < 3; ++i) pfds[i] = {.fd = fds[i], .events = POLLIN, .revents = 0};
-    int r = ::poll(pfds, 3, static_cast<int>(left.count()));
+    int r = ::poll(pfds, 3, exited ? 0 : static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
+    if (r < 0 || (r == 0 && exited)) break;
     if (fds[2] >= 0 && pfds[2].revents != 0) reap();
     for (int i = 0; i < 2; ++i) {
       if (fds[i] < 0 || pfds[i].revents == 0) continue;
@@ -199,9 +201,9 @@ struct ProxyProcess::Impl {
   std::thread reader;
   std::thread waiter;
 
-  // Appends stderr until EOF. Once the destructor has reaped the child it writes to
-  // stop_fds; then only what is already in the pipe is drained, so a grandchild that
-  // inherited stderr cannot keep the reader (and the destructor) blocked.
+  // Appends stderr until EOF. Once the waiter has reaped the child it writes to
+  // stop_fds; then only what is already in the pipe (everything the child wrote) is
+  // drained, so a grandchild that inherited stderr cannot keep the reader blocked.
   void read_loop() {
     pollfd pfds[2] = {{.fd = err_fd, .events = POLLIN, .revents = 0},
                       {.fd = stop_fds[0], .events = POLLIN, .revents = 0}};
@@ -245,7 +247,14 @@ struct ProxyProcess::Impl {
     exited = true;
     exit_code = exit_code_of(status);
     cv.notify_all();
+    char byte = 1;
+    while (::write(stop_fds[1], &byte, 1) < 0 && errno == EINTR) {
+    }
   }
+
+  // Exit is reported only once stderr is drained, so callers of wait_exit see the last
+  // words of the process in stderr_text().
+  bool finished_locked() const { return exited && err_eof; }
 
   // Port from the first complete line containing "listening on <addr>:<port>"; 0 if none.
   uint16_t parse_port_locked() const {
@@ -316,7 +325,7 @@ ProxyProcess::ProxyProcess(const std::string& program, const std::vector<std::st
   std::unique_lock<std::mutex> lock(impl_->mu);
   impl_->cv.wait_for(lock, std::chrono::seconds(10), [&] {
     port_ = impl_->parse_port_locked();
-    return port_ != 0 || impl_->err_eof || impl_->exited;
+    return port_ != 0 || impl_->err_eof;
   });
 }
 
@@ -331,9 +340,6 @@ ProxyProcess::~ProxyProcess() {
     }
   }
   impl_->waiter.join();
-  char byte = 1;
-  while (::write(impl_->stop_fds[1], &byte, 1) < 0 && errno == EINTR) {
-  }
   impl_->reader.join();
   ::close(impl_->err_fd);
   ::close(impl_->stop_fds[0]);
@@ -347,7 +353,7 @@ void ProxyProcess::send_signal(int sig) {
 
 int ProxyProcess::wait_exit(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  if (!impl_->cv.wait_for(lock, timeout, [&] { return impl_->exited; })) return -1;
+  if (!impl_->cv.wait_for(lock, timeout, [&] { return impl_->finished_locked(); })) return -1;
   return impl_->exit_code;
 }
 

@@ -1,0 +1,51 @@
+// Shared set-up for proxy loop tests: an in-process Server (one worker, 127.0.0.1 port 0)
+// whose resolver asks an in-process TestDnsServer, plus helpers for requests.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/server.h"
+#include "tests/support/client.h"
+#include "tests/support/dns_server.h"
+#include "tests/support/origin.h"
+
+namespace gatehouse::test {
+
+class ProxyHarness {
+ public:
+  explicit ProxyHarness(const std::function<void(Config&)>& tweak = {}) {
+    dns.set_a("origin.test", {"127.0.0.1"});
+    Config c;
+    c.server.listen = {{"127.0.0.1", 0}};
+    c.server.workers = 1;
+    c.access.deny_destination_ips.clear();  // the test origins live on loopback
+    c.resolver.servers = {{"127.0.0.1", dns.port()}};
+    c.timeouts.dns = std::chrono::seconds(3);
+    if (tweak) tweak(c);
+    server = std::make_unique<Server>(std::make_shared<const Config>(c));
+    std::string error;
+    bool ok = server->start(&error);
+    INFO(error);
+    REQUIRE(ok);
+  }
+  ~ProxyHarness() { server->stop(); }
+
+  uint16_t port() const { return server->port(); }
+
+  TestDnsServer dns;
+  std::unique_ptr<Server> server;
+};
+
+inline std::string get_request(uint16_t origin_port, const std::string& path = "/",
+                               const std::string& extra = "") {
+  std::string authority = "origin.test:" + std::to_string(origin_port);
+  return "GET http://" + authority + path + " HTTP/1.1\r\nHost: " + authority + "\r\n" + extra +
+         "\r\n";
+}
+
+}  // namespace gatehouse::test
