@@ -88,13 +88,14 @@ int main(int argc, char** argv) {
   }
 
   auto env = gatehouse::process_environment();
-  gatehouse::ConfigResult loaded =
-      config_path.empty() ? gatehouse::default_config(env) : gatehouse::load_config(config_path, env);
+  gatehouse::ConfigResult loaded = config_path.empty() ? gatehouse::default_config(env)
+                                                       : gatehouse::load_config(config_path, env);
   if (auto* err = std::get_if<gatehouse::ConfigError>(&loaded)) {
     std::fprintf(stderr, "%s\n", err->to_string().c_str());
     return 1;
   }
-  auto config = std::make_shared<const gatehouse::Config>(std::get<gatehouse::Config>(std::move(loaded)));
+  auto config =
+      std::make_shared<const gatehouse::Config>(std::get<gatehouse::Config>(std::move(loaded)));
   if (check_only) {
     std::printf("%s: configuration is valid\n",
                 config_path.empty() ? "built-in defaults" : config_path.c_str());

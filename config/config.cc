@@ -162,15 +162,29 @@ std::variant<HostPort, Reason> split_host_port(std::string_view text, uint16_t d
   } else {
     size_t colons = std::count(text.begin(), text.end(), ':');
     if (colons > 1) {
-      if (!is_ipv6_literal(text))
-        return Reason{std::string("not a valid host:port or IPv6 address")};
-      if (default_port == 0) {
-        return Reason{"an IPv6 address with a port needs brackets, e.g. '[" + std::string(text) +
-                      "]:3128'"};
+      // Unbracketed IPv6: only a bare address (with a default port) is unambiguous.
+      if (is_ipv6_literal(text) && default_port != 0) {
+        hp.host = std::string(text);
+        hp.port = default_port;
+        return hp;
       }
-      hp.host = std::string(text);
-      hp.port = default_port;
-      return hp;
+      size_t last = text.rfind(':');
+      std::string_view head = text.substr(0, last);
+      std::string_view tail = text.substr(last + 1);
+      bool tail_is_port =
+          !tail.empty() && tail.size() <= 5 &&
+          std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (tail_is_port && is_ipv6_literal(head)) {
+        return Reason{"an IPv6 address with a port needs brackets: write '[" + std::string(head) +
+                      "]:" + std::string(tail) + "'"};
+      }
+      if (is_ipv6_literal(text)) {
+        return Reason{
+            "the port is missing; an IPv6 address with a port is written in brackets, "
+            "e.g. '[" +
+            std::string(text) + "]:3128'"};
+      }
+      return Reason{std::string("not a valid host:port or IPv6 address")};
     }
     std::string_view host = text;
     if (colons == 1) {

@@ -24,9 +24,15 @@ constexpr size_t kMaxChunkExtensionBytes = 4096;
 // keep reading (and discarding) this long so our answer is not lost to a TCP reset.
 constexpr uint64_t kLingerMs = 2000;
 
-uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-uv_handle_t* as_handle(uv_tcp_t* t) { return reinterpret_cast<uv_handle_t*>(t); }
-uv_handle_t* as_handle(uv_timer_t* t) { return reinterpret_cast<uv_handle_t*>(t); }
+uv_stream_t* as_stream(uv_tcp_t* t) {
+  return reinterpret_cast<uv_stream_t*>(t);
+}
+uv_handle_t* as_handle(uv_tcp_t* t) {
+  return reinterpret_cast<uv_handle_t*>(t);
+}
+uv_handle_t* as_handle(uv_timer_t* t) {
+  return reinterpret_cast<uv_handle_t*>(t);
+}
 
 std::string hex(uint64_t v) {
   char buf[24];
@@ -53,8 +59,7 @@ void set_port(sockaddr_storage& ss, uint16_t port) {
 }
 
 bool is_idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
-         m == "DELETE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
 
 }  // namespace
@@ -115,6 +120,18 @@ struct ClientCallbacks {
   static int on_header_value(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
     if (!header_limit(c, n)) return -1;
+    // llhttp 8 accepts obs-fold (a value continued on a line starting with whitespace);
+    // RFC 9112 5.2 lets a proxy refuse it. Spot it from the bytes before the span.
+    const char* q = at;
+    while (q > c->exec_start_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    if (q > c->exec_start_ && q[-1] == '\n') {
+      c->user_error_set_ = true;
+      c->user_error_ = Cause::kBadRequest;
+      c->user_error_details_ =
+          "A header field value is folded over several lines (obs-fold), "
+          "which this proxy does not accept.";
+      return -1;
+    }
     c->req_.headers.back().value.append(at, n);
     return 0;
   }
@@ -518,6 +535,8 @@ void ClientConn::execute_pending() {
   size_t n = pend_len_;
   parser_kick_ = false;
   pause_event_ = PauseEvent::kNone;
+  exec_start_ = p;
+  exec_len_ = n;
   llhttp_errno_t err = llhttp_execute(&req_parser_, p, n);
   size_t used = n;
   if (err != HPE_OK) {
@@ -551,13 +570,20 @@ void ClientConn::execute_pending() {
   on_parse_error(err);
 }
 
+bool ClientConn::method_looks_like_token() const {
+  // The parser stopped inside the request line; the method is what precedes the space.
+  std::string_view line(exec_start_, exec_len_);
+  size_t sp = line.find(' ');
+  return sp != std::string_view::npos && is_token(line.substr(0, sp));
+}
+
 void ClientConn::on_parse_error(llhttp_errno_t err) {
   ErrorDetails e;
   e.close = true;
   if (err == HPE_USER && user_error_set_) {
     e.cause = user_error_;
     e.details = user_error_details_;
-  } else if (err == HPE_INVALID_METHOD) {
+  } else if (err == HPE_INVALID_METHOD && method_looks_like_token()) {
     e.cause = Cause::kNotImplemented;
     e.details = "The request method is not one this proxy recognises.";
   } else if (err == HPE_INVALID_VERSION) {
@@ -593,8 +619,8 @@ void ClientConn::on_request_head() {
   if (!client_allowed_) {
     ErrorDetails e;
     e.cause = Cause::kClientDenied;
-    e.details = "Your address " + address_text(peer_) +
-                " is not in access.allow_clients of this proxy.";
+    e.details =
+        "Your address " + address_text(peer_) + " is not in access.allow_clients of this proxy.";
     e.close = true;
     return respond_error(std::move(e));
   }
@@ -605,6 +631,54 @@ void ClientConn::on_request_head() {
                 std::to_string(req_.http_minor) + "; this proxy speaks HTTP/1.x here.";
     e.close = true;
     return respond_error(std::move(e));
+  }
+  for (const auto& f : req_.headers) {
+    // llhttp 8 lets some of these through; RFC 9112 5.1 and 5.2 say they must be refused.
+    bool bad_name = !is_token(f.name);
+    bool bad_value = f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
+    if (bad_name || bad_value) {
+      ErrorDetails e;
+      e.cause = Cause::kBadRequest;
+      e.details = bad_name ? "A header field name is not a valid token (whitespace before the "
+                             "colon is not allowed)."
+                           : "A header field value contains CR, LF or NUL (line folding is "
+                             "not accepted).";
+      e.close = true;
+      return respond_error(std::move(e));
+    }
+  }
+  if (const std::string* te = find_field(req_.headers, "transfer-encoding")) {
+    // RFC 9112 6.1: chunked must be the final coding of a request; any other coding is
+    // one this proxy does not implement (it never decodes request bodies).
+    std::vector<std::string> codings;
+    for (const auto& f : req_.headers) {
+      if (!iequals(f.name, "transfer-encoding")) continue;
+      size_t start = 0;
+      while (start <= f.value.size()) {
+        size_t comma = f.value.find(',', start);
+        std::string c =
+            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        c.erase(0, c.find_first_not_of(" \t"));
+        c.erase(c.find_last_not_of(" \t") + 1);
+        if (!c.empty()) codings.push_back(c);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    (void)te;
+    bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");
+    bool others = std::any_of(codings.begin(), codings.end(),
+                              [](const std::string& c) { return !iequals(c, "chunked"); });
+    if (others || !chunked_last || codings.size() > 1) {
+      ErrorDetails e;
+      e.cause = others ? Cause::kNotImplemented : Cause::kBadRequest;
+      e.details =
+          others ? "The request uses a transfer coding (" + *te +
+                       ") that this proxy does not implement; only chunked is supported."
+                 : "The request's Transfer-Encoding is invalid (chunked must appear once, last).";
+      e.close = true;
+      return respond_error(std::move(e));
+    }
   }
   if (count_fields(req_.headers, "content-length") > 1) {
     ErrorDetails e;
@@ -643,8 +717,8 @@ void ClientConn::on_request_head() {
   if (via_has_our_name()) {
     ErrorDetails e;
     e.cause = Cause::kLoopDetected;
-    e.details = "The request already passed through this proxy (its Via names '" +
-                cfg.server.name + "').";
+    e.details =
+        "The request already passed through this proxy (its Via names '" + cfg.server.name + "').";
     return respond_error(std::move(e));
   }
 
@@ -688,8 +762,8 @@ void ClientConn::on_request_head() {
   UriParse u = parse_absolute_uri(req_.target);
   if (u.error != UriError::kNone) {
     ErrorDetails e;
-    e.cause = u.error == UriError::kUnsupportedScheme ? Cause::kUnsupportedScheme
-                                                        : Cause::kBadRequest;
+    e.cause =
+        u.error == UriError::kUnsupportedScheme ? Cause::kUnsupportedScheme : Cause::kBadRequest;
     if (u.error == UriError::kUnsupportedScheme) {
       e.details = "Only http:// URLs can be forwarded; https:// goes through CONNECT.";
     } else if (u.error == UriError::kBadPort) {
@@ -864,7 +938,8 @@ void ClientConn::close_after_flush() {
 
 void ClientConn::respond_local(int status, std::string_view content_type, std::string_view body,
                                const HeaderList& extra) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(reason_phrase(status)) +
                     "\r\nDate: " + http_date(static_cast<long>(time(nullptr))) +
                     "\r\nCache-Control: no-store\r\nContent-Type: " + std::string(content_type) +
                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
@@ -985,8 +1060,7 @@ void ClientConn::start_upstream() {
   }
   up_reused_ = false;
   // The callback never runs synchronously (Resolver contract).
-  lookup_ = w_.resolver().resolve(target_.host,
-                                  [this](const ResolveResult& r) { on_resolved(r); });
+  lookup_ = w_.resolver().resolve(target_.host, [this](const ResolveResult& r) { on_resolved(r); });
 }
 
 void ClientConn::on_resolved(const ResolveResult& r) {
@@ -1262,8 +1336,8 @@ void ClientConn::on_upstream_eof(int status) {
   }
   // Nothing usable arrived. A reused connection may simply have been closed by the
   // origin while idle: retry once on a fresh one when that is safe.
-  bool safe = up_reused_ && !retried_ && !resp_any_bytes_ && !req_has_body_ &&
-              is_idempotent(req_.method);
+  bool safe =
+      up_reused_ && !retried_ && !resp_any_bytes_ && !req_has_body_ && is_idempotent(req_.method);
   if (safe) {
     retried_ = true;
     w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
@@ -1276,9 +1350,8 @@ void ClientConn::on_upstream_eof(int status) {
   }
   ErrorDetails e;
   e.cause = Cause::kConnectionTerminated;
-  e.details = key_ +
-              (resp_any_bytes_ ? " closed the connection in the middle of the response head."
-                               : " closed the connection without sending a response.");
+  e.details = key_ + (resp_any_bytes_ ? " closed the connection in the middle of the response head."
+                                      : " closed the connection without sending a response.");
   if (status != UV_EOF) e.details += std::string(" (") + uv_strerror(status) + ")";
   respond_error(std::move(e));
 }

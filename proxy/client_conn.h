@@ -58,6 +58,7 @@ class ClientConn final : private UpstreamHandler {
   void on_request_head();
   void on_request_complete();
   void on_parse_error(llhttp_errno_t err);
+  bool method_looks_like_token() const;
   void start_client_reading();
   void stop_client_reading();
   void flush_to_upstream();
@@ -108,7 +109,7 @@ class ClientConn final : private UpstreamHandler {
   bool client_allowed_ = true;
   bool driving_ = false;
   bool redrive_ = false;
-  bool parser_kick_ = false;  // resumed after a head pause: run the parser even with no bytes
+  bool parser_kick_ = false;    // resumed after a head pause: run the parser even with no bytes
   bool close_pending_ = false;  // close once queued writes are flushed
   unsigned client_pause_ = 0;
   unsigned up_pause_ = 0;
@@ -122,6 +123,8 @@ class ClientConn final : private UpstreamHandler {
   // Request parsing.
   llhttp_t req_parser_;
   PauseEvent pause_event_ = PauseEvent::kNone;
+  const char* exec_start_ = nullptr;  // the bytes of the current llhttp_execute call
+  size_t exec_len_ = 0;
   RequestHead req_;
   bool field_open_ = false;
   bool value_open_ = false;

@@ -18,31 +18,43 @@ constexpr Row kRows[] = {
     {Cause::kUnsupportedScheme, {400, "http_request_error", "Unsupported URI scheme"}},
     {Cause::kClientDenied, {403, "http_request_denied", "Your address may not use this proxy"}},
     {Cause::kDestinationDenied, {403, "http_request_denied", "The destination is not allowed"}},
-    {Cause::kConnectPortDenied, {403, "http_request_denied", "Tunnels to this port are not allowed"}},
+    {Cause::kConnectPortDenied,
+     {403, "http_request_denied", "Tunnels to this port are not allowed"}},
     {Cause::kProxyAuthRequired, {407, "", "The proxy needs you to sign in"}},
     {Cause::kMethodDisabled, {405, "http_request_denied", "This method is disabled on the proxy"}},
     {Cause::kRequestTimeout, {408, "", "The request did not arrive in time"}},
     {Cause::kBodyTooLarge, {413, "http_request_error", "The request body is too large"}},
     {Cause::kUriTooLong, {414, "http_request_error", "The request URL is too long"}},
-    {Cause::kHeadersTooLarge, {431, "http_request_error", "The request header section is too large"}},
+    {Cause::kHeadersTooLarge,
+     {431, "http_request_error", "The request header section is too large"}},
     {Cause::kRequestTypeBlocked, {415, "http_request_denied", "The request body type is blocked"}},
     {Cause::kExpectationFailed, {417, "http_request_error", "The expectation cannot be met"}},
     {Cause::kNotImplemented, {501, "http_request_error", "The proxy does not implement this"}},
     {Cause::kVersionNotSupported, {505, "http_request_error", "HTTP version not supported"}},
     {Cause::kDnsError, {502, "dns_error", "The destination name could not be resolved"}},
     {Cause::kDnsTimeout, {504, "dns_timeout", "DNS did not answer in time"}},
-    {Cause::kConnectionRefused, {502, "connection_refused", "The destination refused the connection"}},
-    {Cause::kDestinationUnroutable, {502, "destination_ip_unroutable", "The destination cannot be reached"}},
-    {Cause::kConnectTimeout, {504, "connection_timeout", "Connecting to the destination timed out"}},
-    {Cause::kDestinationProhibited, {502, "destination_ip_prohibited", "The destination address is off limits"}},
-    {Cause::kConnectionTerminated, {502, "connection_terminated", "The destination closed the connection"}},
-    {Cause::kResponseTimeout, {504, "http_response_timeout", "The destination did not answer in time"}},
-    {Cause::kResponseProtocolError, {502, "http_protocol_error", "The destination sent an invalid response"}},
-    {Cause::kResponseHeadersTooLarge, {502, "http_response_header_section_size", "The destination's response head is too large"}},
-    {Cause::kLoopDetected, {502, "proxy_loop_detected", "The request would loop through this proxy"}},
+    {Cause::kConnectionRefused,
+     {502, "connection_refused", "The destination refused the connection"}},
+    {Cause::kDestinationUnroutable,
+     {502, "destination_ip_unroutable", "The destination cannot be reached"}},
+    {Cause::kConnectTimeout,
+     {504, "connection_timeout", "Connecting to the destination timed out"}},
+    {Cause::kDestinationProhibited,
+     {502, "destination_ip_prohibited", "The destination address is off limits"}},
+    {Cause::kConnectionTerminated,
+     {502, "connection_terminated", "The destination closed the connection"}},
+    {Cause::kResponseTimeout,
+     {504, "http_response_timeout", "The destination did not answer in time"}},
+    {Cause::kResponseProtocolError,
+     {502, "http_protocol_error", "The destination sent an invalid response"}},
+    {Cause::kResponseHeadersTooLarge,
+     {502, "http_response_header_section_size", "The destination's response head is too large"}},
+    {Cause::kLoopDetected,
+     {502, "proxy_loop_detected", "The request would loop through this proxy"}},
     {Cause::kResponseTypeBlocked, {403, "http_request_denied", "The response type is blocked"}},
     {Cause::kRedirectLoop, {508, "", "Too many redirects"}},
-    {Cause::kConnectionLimit, {503, "connection_limit_reached", "The proxy is at its connection limit"}},
+    {Cause::kConnectionLimit,
+     {503, "connection_limit_reached", "The proxy is at its connection limit"}},
     {Cause::kMaintenance, {503, "connection_limit_reached", "The proxy is in maintenance mode"}},
     {Cause::kInternal, {500, "proxy_internal_error", "The proxy hit an internal error"}},
 };
@@ -58,70 +70,130 @@ static_assert(std::size(kRows) == static_cast<size_t>(Cause::kInternal) + 1);
 
 }  // namespace
 
-const CauseInfo& cause_info(Cause cause) { return kRows[static_cast<size_t>(cause)].info; }
+const CauseInfo& cause_info(Cause cause) {
+  return kRows[static_cast<size_t>(cause)].info;
+}
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 102: return "Processing";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 305: return "Use Proxy";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 451: return "Unavailable For Legal Reasons";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 508: return "Loop Detected";
-    case 511: return "Network Authentication Required";
-    default: break;
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 102:
+      return "Processing";
+    case 103:
+      return "Early Hints";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 203:
+      return "Non-Authoritative Information";
+    case 204:
+      return "No Content";
+    case 205:
+      return "Reset Content";
+    case 206:
+      return "Partial Content";
+    case 300:
+      return "Multiple Choices";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 305:
+      return "Use Proxy";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 402:
+      return "Payment Required";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 407:
+      return "Proxy Authentication Required";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 421:
+      return "Misdirected Request";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 451:
+      return "Unavailable For Legal Reasons";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    case 508:
+      return "Loop Detected";
+    case 511:
+      return "Network Authentication Required";
+    default:
+      break;
   }
   switch (status / 100) {
-    case 1: return "Informational";
-    case 2: return "Success";
-    case 3: return "Redirection";
-    case 4: return "Client Error";
-    default: return "Server Error";
+    case 1:
+      return "Informational";
+    case 2:
+      return "Success";
+    case 3:
+      return "Redirection";
+    case 4:
+      return "Client Error";
+    default:
+      return "Server Error";
   }
 }
 

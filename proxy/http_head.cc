@@ -7,7 +7,9 @@
 namespace gatehouse {
 namespace {
 
-char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower_char(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -27,10 +29,16 @@ void for_each_token(std::string_view list, F&& f) {
 }
 
 // Fields that are hop-by-hop whatever Connection says, or that the proxy re-derives.
-constexpr std::array<std::string_view, 10> kAlwaysStripped = {
-    "connection", "keep-alive",     "proxy-connection", "proxy-authorization",
-    "te",         "trailer",        "transfer-encoding", "upgrade",
-    "proxy-authenticate", "proxy-authentication-info"};
+constexpr std::array<std::string_view, 10> kAlwaysStripped = {"connection",
+                                                              "keep-alive",
+                                                              "proxy-connection",
+                                                              "proxy-authorization",
+                                                              "te",
+                                                              "trailer",
+                                                              "transfer-encoding",
+                                                              "upgrade",
+                                                              "proxy-authenticate",
+                                                              "proxy-authentication-info"};
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out += name;
@@ -75,8 +83,8 @@ const std::string* find_field(const HeaderList& headers, std::string_view name) 
 }
 
 size_t count_fields(const HeaderList& headers, std::string_view name) {
-  return static_cast<size_t>(std::count_if(headers.begin(), headers.end(),
-                                           [&](const HeaderField& f) { return iequals(f.name, name); }));
+  return static_cast<size_t>(std::count_if(
+      headers.begin(), headers.end(), [&](const HeaderField& f) { return iequals(f.name, name); }));
 }
 
 std::vector<std::string> connection_tokens(const HeaderList& headers) {

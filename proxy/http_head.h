@@ -57,7 +57,7 @@ struct UpstreamRequestOptions {
   std::string_view host;         // authority for Host, port omitted when default
   BodyFraming framing = BodyFraming::kNone;
   uint64_t content_length = 0;
-  bool keep_upgrade = false;     // forward Upgrade and "Connection: upgrade"
+  bool keep_upgrade = false;  // forward Upgrade and "Connection: upgrade"
 };
 
 // Appends the request head to send upstream.
@@ -67,10 +67,10 @@ void build_upstream_request(const RequestHead& head, const UpstreamRequestOption
 struct ClientResponseOptions {
   std::string_view via_name;
   BodyFraming framing = BodyFraming::kNone;
-  uint64_t content_length = 0;  // for kContentLength, and kept on HEAD/304 answers
+  uint64_t content_length = 0;       // for kContentLength, and kept on HEAD/304 answers
   bool keep_content_length = false;  // a bodiless answer whose Content-Length is metadata
-  bool close = false;           // add "Connection: close"
-  bool upgrade = false;         // a 101: keep Upgrade, "Connection: upgrade"
+  bool close = false;                // add "Connection: close"
+  bool upgrade = false;              // a 101: keep Upgrade, "Connection: upgrade"
 };
 
 // Appends the response head to send to the client (always HTTP/1.1 on the wire).

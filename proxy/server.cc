@@ -78,7 +78,9 @@ std::string sockaddr_to_string(const sockaddr_storage& ss) {
 Server::Server(std::shared_ptr<const Config> config)
     : config_(std::move(config)), addresses_(std::make_shared<std::vector<sockaddr_storage>>()) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 bool Server::start(std::string* error) {
   unsigned n = config_->server.workers;
@@ -95,7 +97,8 @@ bool Server::start(std::string* error) {
   };
   for (const auto& hp : config_->server.listen) {
     sockaddr_storage addr;
-    if (!to_sockaddr(hp, &addr)) return fail("cannot listen on " + hp.to_string() + ": not an IP address");
+    if (!to_sockaddr(hp, &addr))
+      return fail("cannot listen on " + hp.to_string() + ": not an IP address");
     for (unsigned w = 0; w < n; ++w) {
       std::string err;
       int fd = bind_socket(addr, &err);
@@ -115,7 +118,8 @@ bool Server::start(std::string* error) {
     int r = worker->start();
     if (r != 0) {
       stop();
-      return fail(std::string("worker ") + std::to_string(w) + " failed to start: " + uv_strerror(r));
+      return fail(std::string("worker ") + std::to_string(w) +
+                  " failed to start: " + uv_strerror(r));
     }
     workers_.push_back(std::move(worker));
   }
@@ -130,7 +134,9 @@ void Server::stop() {
   workers_.clear();
 }
 
-uint16_t Server::port(size_t i) const { return i < addresses_->size() ? port_of((*addresses_)[i]) : 0; }
+uint16_t Server::port(size_t i) const {
+  return i < addresses_->size() ? port_of((*addresses_)[i]) : 0;
+}
 
 ServerStats Server::stats() const {
   ServerStats s;

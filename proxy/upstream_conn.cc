@@ -55,7 +55,8 @@ void UpstreamConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   if (nread == 0) return;  // EAGAIN; the region is handed out again next time
   Chunk* chunk = nullptr;
   const char* data = nullptr;
-  if (nread > 0) chunk = self->reader_.commit(self->worker_.chunks(), static_cast<size_t>(nread), &data);
+  if (nread > 0)
+    chunk = self->reader_.commit(self->worker_.chunks(), static_cast<size_t>(nread), &data);
   if (self->closing_) {
     if (chunk) self->worker_.chunks().unref(chunk);
     return;
@@ -108,7 +109,6 @@ void UpstreamConn::on_shutdown(uv_shutdown_t* req, int status) {
   if (self->closing_) return;
   if (self->handler_) self->handler_->on_upstream_shutdown(status);
 }
-
 
 void UpstreamConn::close() {
   if (closing_) return;

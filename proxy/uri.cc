@@ -152,7 +152,7 @@ UriParse parse_absolute_uri(std::string_view target) {
     size_t close = authority.rfind(']');
     bool port_part = c != std::string_view::npos && (close == std::string_view::npos || c > close);
     r.error = port_part && parse_authority(authority.substr(0, c), 80) ? UriError::kBadPort
-                                                                        : UriError::kBadAuthority;
+                                                                       : UriError::kBadAuthority;
     return r;
   }
   r.uri.authority = *a;

@@ -11,7 +11,7 @@
 namespace gatehouse {
 
 struct Authority {
-  std::string host;       // lower-cased; IPv6 literal without brackets
+  std::string host;  // lower-cased; IPv6 literal without brackets
   uint16_t port = 0;
   bool ipv6_literal = false;
   // "host" or "host:port" (port omitted when equal to default_port), IPv6 re-bracketed.
@@ -19,7 +19,7 @@ struct Authority {
 };
 
 struct AbsoluteUri {
-  std::string scheme;  // lower-cased, "http"
+  std::string scheme;    // lower-cased, "http"
   std::string userinfo;  // present in the target but never forwarded
   Authority authority;
   std::string path_and_query;  // origin-form: "/" when the target had an empty path

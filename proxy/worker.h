@@ -11,8 +11,8 @@
 #include <uv.h>
 
 #include <atomic>
-#include <future>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>

@@ -212,8 +212,7 @@ TEST_CASE("pipelined requests are answered in order; N+1 is never N's body", "[l
   CHECK(origin.requests().size() == 3);
 }
 
-TEST_CASE("a close-delimited response reaches a 1.1 client re-framed as chunked",
-          "[loop][proxy]") {
+TEST_CASE("a close-delimited response reaches a 1.1 client re-framed as chunked", "[loop][proxy]") {
   TestOrigin origin([](const OriginRequest&, OriginConnection& c) {
     c.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
     c.close();
@@ -233,8 +232,7 @@ TEST_CASE("a close-delimited response reaches a 1.1 client re-framed as chunked"
   CHECK(again->body == "until the end");
 }
 
-TEST_CASE("an HTTP/1.0 client gets a close-delimited body and Connection: close",
-          "[loop][proxy]") {
+TEST_CASE("an HTTP/1.0 client gets a close-delimited body and Connection: close", "[loop][proxy]") {
   TestOrigin origin([](const OriginRequest&, OriginConnection& c) {
     c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   });
@@ -312,7 +310,8 @@ TEST_CASE("a slow reader keeps the proxy's buffering bounded (1 GiB download)",
 
   // Read nothing until the proxy has had to stop reading the origin at least once.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (h.server->stats().backpressure_pauses == 0 && std::chrono::steady_clock::now() < deadline) {
+  while (h.server->stats().backpressure_pauses == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
   REQUIRE(h.server->stats().backpressure_pauses > 0);

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -535,12 +537,14 @@ TEST_CASE("resolver: close with lookups in flight", "[loop][resolver]") {
   h.resolver().resolve("d2.test", count);
   h.resolver().resolve("d2.test", count);
   h.resolver().resolve("slow.test", count);
+  h.resolver().resolve("localhost", count);  // answered inside resolve(), queued
   h.resolver().resolve("127.0.0.1", count);  // queued for the next turn
-  uv_run(h.loop(), UV_RUN_NOWAIT);           // one turn: the literal is delivered
-  CHECK(fired == 1);
-  h.resolver().resolve("10.0.0.1", count);  // queued, never delivered
+  uv_run(h.loop(), UV_RUN_NOWAIT);           // one turn: both are delivered
+  CHECK(fired == 2);
+  h.resolver().resolve("10.0.0.1", count);   // queued, never delivered
+  h.resolver().resolve("localhost", count);  // its c-ares query is finished but closing
   h.finish();
-  CHECK(fired == 1);
+  CHECK(fired == 2);
 }
 
 TEST_CASE("resolver: close from inside a callback", "[loop][resolver]") {
@@ -563,6 +567,40 @@ TEST_CASE("resolver: close from inside a callback", "[loop][resolver]") {
   CHECK_FALSE(closed_again);
   h.finish(/*already_closed=*/true);
   CHECK(fired == 1);
+}
+
+TEST_CASE("resolver: an unreachable DNS server is an error without rcode", "[loop][resolver]") {
+  // A UDP port that was just free: queries to it are refused (ICMP port unreachable).
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  socklen_t len = sizeof sin;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+  ::close(fd);
+
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  ResolverOptions options;
+  options.servers = {HostPort{"127.0.0.1", ntohs(sin.sin_port)}};
+  options.timeout = 5s;
+  Resolver resolver(&loop, options);
+  REQUIRE(resolver.init() == 0);
+  std::optional<ResolveResult> result;
+  resolver.resolve("any.test", [&](const ResolveResult& r) { result = r; });
+  while (!result && uv_run(&loop, UV_RUN_ONCE) != 0) {
+  }
+  REQUIRE(result);
+  INFO(result->detail);
+  CHECK(result->status == ResolveStatus::kError);
+  CHECK(result->rcode.empty());
+  bool closed = false;
+  resolver.close([&] { closed = true; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(closed);
+  REQUIRE(uv_loop_close(&loop) == 0);
 }
 
 TEST_CASE("resolver: init rejects servers that are not IP addresses", "[loop][resolver]") {

@@ -415,7 +415,10 @@ listen = [
               "address such as 127.0.0.1, 0.0.0.0 or [::1], not a name");
   check_error(parse_err("[server]\nlisten = [\"::1:3128\"]\n"), 2,
               "server.listen[0]: invalid listen address '::1:3128': an IPv6 address with a port "
-              "needs brackets, e.g. '[::1:3128]:3128'");
+              "needs brackets: write '[::1]:3128'");
+  check_error(parse_err("[server]\nlisten = [\"2001:db8::1\"]\n"), 2,
+              "server.listen[0]: invalid listen address '2001:db8::1': the port is missing; an "
+              "IPv6 address with a port is written in brackets, e.g. '[2001:db8::1]:3128'");
   check_error(parse_err("[server]\nlisten = [\"127.0.0.1\"]\n"), 2,
               "server.listen[0]: invalid listen address '127.0.0.1': the port is missing (e.g. "
               "':3128')");

@@ -61,8 +61,9 @@ TEST_CASE("Proxy-Status values are valid structured fields", "[unit][catalog]") 
   e.next_hop = "a.example:80";
   e.details = "say \"hi\"\\ \r\n<script>";
   auto v = proxy_status_value("gatehouse", e);
-  CHECK(v == "gatehouse; error=dns_error; rcode=\"NXDOMAIN\"; next-hop=\"a.example:80\"; "
-             "details=\"say \\\"hi\\\"\\\\ <script>\"");
+  CHECK(v ==
+        "gatehouse; error=dns_error; rcode=\"NXDOMAIN\"; next-hop=\"a.example:80\"; "
+        "details=\"say \\\"hi\\\"\\\\ <script>\"");
 }
 
 TEST_CASE("error responses carry the required companion headers", "[unit][catalog]") {

@@ -40,9 +40,8 @@ TEST_CASE("the upstream request line is origin-form with Host from the URI", "[u
 }
 
 TEST_CASE("every fixed hop-by-hop field is removed from requests", "[unit][head]") {
-  const char* hop[] = {"Connection",      "Keep-Alive", "Proxy-Connection",
-                       "Proxy-Authorization", "TE",     "Trailer",
-                       "Transfer-Encoding",   "Upgrade"};
+  const char* hop[] = {"Connection", "Keep-Alive", "Proxy-Connection",  "Proxy-Authorization",
+                       "TE",         "Trailer",    "Transfer-Encoding", "Upgrade"};
   for (const char* name : hop) {
     auto out = upstream(make_request({{name, "x-value-for-test"}, {"X-Keep", "1"}}));
     INFO(name);
@@ -98,9 +97,9 @@ TEST_CASE("responses lose hop-by-hop fields and gain Via and our framing", "[uni
   r.status = 200;
   r.reason = "OK";
   r.http_minor = 0;
-  r.headers = {{"Connection", "X-Hop"}, {"X-Hop", "1"},          {"Keep-Alive", "timeout=5"},
-               {"Content-Length", "10"}, {"Content-Type", "text/plain"},
-               {"Proxy-Authenticate", "Basic realm=upstream"}};
+  r.headers = {{"Connection", "X-Hop"},        {"X-Hop", "1"},
+               {"Keep-Alive", "timeout=5"},    {"Content-Length", "10"},
+               {"Content-Type", "text/plain"}, {"Proxy-Authenticate", "Basic realm=upstream"}};
   ClientResponseOptions o;
   o.via_name = "gh";
   o.framing = BodyFraming::kChunked;
