@@ -490,7 +490,6 @@ void Core::deliver_ready() {
 }
 
 void Core::sock_state(ares_socket_t fd, int readable, int writable) {
-  std::fprintf(stderr, "%ld sock_state fd=%d r=%d w=%d\n", (long)uv_hrtime()/1000000, fd, readable, writable);
   auto it = watchers.find(fd);
   if (!readable && !writable) {
     // Called before c-ares closes the socket, also from ares_destroy() while closing.
@@ -519,8 +518,7 @@ void Core::sock_state(ares_socket_t fd, int readable, int writable) {
     watchers.emplace(fd, w);
   }
   int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
-  int src = uv_poll_start(&w->poll, events, on_poll);
-  std::fprintf(stderr, "poll_start fd=%d rc=%d w=%p\n", fd, src, (void*)w);
+  uv_poll_start(&w->poll, events, on_poll);
 }
 
 void Core::process(ares_socket_t read_fd, ares_socket_t write_fd) {
@@ -594,7 +592,6 @@ void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
 }
 
 void on_poll(uv_poll_t* handle, int status, int events) {
-  std::fprintf(stderr, "%ld poll status=%d events=%d\n", (long)uv_hrtime()/1000000, status, events);
   auto* w = static_cast<SocketWatcher*>(handle->data);
   ares_socket_t fd = w->fd;
   Core* core = w->core;
@@ -608,7 +605,6 @@ void on_poll(uv_poll_t* handle, int status, int events) {
 }
 
 void on_ares_timer(uv_timer_t* handle) {
-  std::fprintf(stderr, "%ld ares timer\n", (long)uv_hrtime()/1000000);
   static_cast<Core*>(handle->data)->process(ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 }
 

@@ -1,0 +1,124 @@
+// End to end: the built gatehouse binary with a temporary config, driven by curl.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <string>
+
+#include "tests/support/dns_server.h"
+#include "tests/support/origin.h"
+#include "tests/support/process.h"
+
+using namespace gatehouse::test;
+
+namespace {
+
+const std::string kBinary = GATEHOUSE_BINARY;
+
+// A config listening on port 0 that may reach loopback origins.
+std::string test_config(const std::string& extra = "") {
+  return "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\n\n"
+         "[access]\ndeny_destination_ips = []\n" +
+         extra;
+}
+
+std::string proxy_url(const ProxyProcess& p) {
+  return "http://127.0.0.1:" + std::to_string(p.port());
+}
+
+}  // namespace
+
+TEST_CASE("--version and --help print and exit 0", "[e2e][cli]") {
+  auto v = run_command({kBinary, "--version"});
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.out, Catch::StartsWith("gatehouse "));
+  auto h = run_command({kBinary, "--help"});
+  CHECK(h.exit_code == 0);
+  CHECK_THAT(h.out, Catch::Contains("--check-config"));
+  auto bad = run_command({kBinary, "--frobnicate"});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("unknown option"));
+}
+
+TEST_CASE("--check-config accepts the shipped config and reports file:line errors", "[e2e][cli]") {
+  auto ok = run_command({kBinary, "--config", std::string(GATEHOUSE_SOURCE_DIR) + "/gatehouse.toml",
+                         "--check-config"});
+  CHECK(ok.exit_code == 0);
+  TempFile bad("[server]\nworkers = 1\nlisen = [\"127.0.0.1:3128\"]\n");
+  auto r = run_command({kBinary, "--config", bad.path(), "--check-config"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains(bad.path() + ":3: "));
+  CHECK_THAT(r.err, Catch::Contains("lisen"));
+  auto missing =
+      run_command({kBinary, "--config", "/nonexistent/gatehouse.toml", "--check-config"});
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("/nonexistent/gatehouse.toml"));
+}
+
+TEST_CASE("curl -x fetches through the proxy", "[e2e][curl]") {
+  TestOrigin origin([](const OriginRequest& r, OriginConnection& c) {
+    c.write(TestOrigin::response(200, "hello from " + r.target + " via " + r.header("Via")));
+  });
+  TempFile cfg(test_config());
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  auto r = run_command({"curl", "-sS", "--max-time", "10", "-x", proxy_url(proxy),
+                        "http://127.0.0.1:" + std::to_string(origin.port()) + "/page"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "hello from /page via 1.1 gatehouse");
+}
+
+TEST_CASE("curl -p -x tunnels through CONNECT", "[e2e][curl]") {
+  TestOrigin origin([](const OriginRequest& r, OriginConnection& c) {
+    c.write(TestOrigin::response(200, "tunnelled " + r.target + " via=" + r.header("Via")));
+  });
+  TempFile cfg(test_config("connect_ports = [" + std::to_string(origin.port()) + "]\n"));
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  auto r = run_command({"curl", "-sS", "--max-time", "10", "-p", "-x", proxy_url(proxy),
+                        "http://127.0.0.1:" + std::to_string(origin.port()) + "/t"});
+  CHECK(r.exit_code == 0);
+  // Inside a tunnel the proxy does not touch the request: no Via.
+  CHECK(r.out == "tunnelled /t via=");
+}
+
+TEST_CASE("curl sees an explained 502 for a name that does not resolve", "[e2e][curl]") {
+  TestDnsServer dns;  // answers NXDOMAIN for every name it was not told about
+  TempFile cfg(test_config() +
+               "\n[resolver]\nservers = [\"127.0.0.1:" + std::to_string(dns.port()) + "\"]\n");
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  auto r = run_command({"curl", "-sS", "--max-time", "15", "-i", "-x", proxy_url(proxy),
+                        "http://name-that-does-not-exist.invalid/"});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("HTTP/1.1 502 Bad Gateway"));
+  CHECK_THAT(r.out,
+             Catch::Contains("Proxy-Status: gatehouse; error=dns_error; rcode=\"NXDOMAIN\""));
+  CHECK_THAT(r.out, Catch::Contains("name-that-does-not-exist.invalid"));
+}
+
+TEST_CASE("the default config refuses loopback destinations", "[e2e][curl]") {
+  TestOrigin origin([](const OriginRequest&, OriginConnection& c) {
+    c.write(TestOrigin::response(200, "leaked"));
+  });
+  TempFile cfg("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n");
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  auto r = run_command({"curl", "-sS", "--max-time", "10", "-i", "-x", proxy_url(proxy),
+                        "http://127.0.0.1:" + std::to_string(origin.port()) + "/"});
+  CHECK_THAT(r.out, Catch::StartsWith("HTTP/1.1 502"));
+  CHECK_THAT(r.out, Catch::Contains("error=destination_ip_prohibited"));
+  CHECK(origin.connections_accepted() == 0);
+}
+
+TEST_CASE("environment overrides apply and SIGTERM stops the proxy cleanly", "[e2e][cli]") {
+  TempFile cfg("[server]\nworkers = 1\n");
+  setenv("GATEHOUSE_SERVER_LISTEN", "127.0.0.1:0", 1);
+  ProxyProcess proxy({"--config", cfg.path()});
+  unsetenv("GATEHOUSE_SERVER_LISTEN");
+  REQUIRE(proxy.port() != 0);
+  auto health = run_command({"curl", "-sS", "--max-time", "5", proxy_url(proxy) + "/healthz"});
+  CHECK(health.out == "ok\n");
+  proxy.send_signal(SIGTERM);
+  CHECK(proxy.wait_exit(std::chrono::seconds(10)) == 0);
+  CHECK_THAT(proxy.stderr_text(), Catch::Contains("stopped"));
+}
