@@ -62,6 +62,7 @@ struct InFlight {
 struct SocketWatcher {
   Core* core = nullptr;
   ares_socket_t fd = ARES_SOCKET_BAD;
+  int events = 0;  // what c-ares asked for last
   uv_poll_t poll{};
 };
 
@@ -257,6 +258,7 @@ struct Core {
   void deliver_ready();
   void sock_state(ares_socket_t fd, int readable, int writable);
   void process(ares_socket_t read_fd, ares_socket_t write_fd);
+  void poll_failed(SocketWatcher* w);
   void arm_ares_timer();
   void enqueue(LookupId id, Callback cb, ResolveResult result);
   void push_ready(LookupId id, std::shared_ptr<const ResolveResult> result);
@@ -517,8 +519,20 @@ void Core::sock_state(ares_socket_t fd, int readable, int writable) {
     w->poll.data = w;
     watchers.emplace(fd, w);
   }
-  int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
-  uv_poll_start(&w->poll, events, on_poll);
+  w->events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
+  uv_poll_start(&w->poll, w->events, on_poll);
+}
+
+void Core::poll_failed(SocketWatcher* w) {
+  ares_socket_t fd = w->fd;
+  // Let c-ares read the error (it usually closes the socket and fails over).
+  process(fd, fd);
+  // libuv stopped the handle on POLLERR. If c-ares kept the socket, its state did not
+  // change and no sock-state callback will come: watch it again ourselves.
+  auto it = watchers.find(fd);
+  if (state == State::kRunning && it != watchers.end() && it->second == w) {
+    uv_poll_start(&w->poll, w->events, on_poll);
+  }
 }
 
 void Core::process(ares_socket_t read_fd, ares_socket_t write_fd) {
@@ -593,13 +607,14 @@ void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
 
 void on_poll(uv_poll_t* handle, int status, int events) {
   auto* w = static_cast<SocketWatcher*>(handle->data);
-  ares_socket_t fd = w->fd;
   Core* core = w->core;
-  // w may be closed by c-ares from inside process(); only copies are used below.
   if (status < 0) {
-    core->process(fd, fd);  // let c-ares read the error and fail over
+    core->poll_failed(w);
     return;
   }
+  // c-ares may close w from inside process(); w stays allocated until its close
+  // callback, but only copies are used from here on.
+  ares_socket_t fd = w->fd;
   core->process((events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
                 (events & UV_WRITABLE) ? fd : ARES_SOCKET_BAD);
 }
