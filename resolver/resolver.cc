@@ -168,10 +168,9 @@ ParsedHost parse_host(const std::string& host) {
 
 // Converts a c-ares answer. *ttl is the smallest TTL of the address and CNAME records
 // (0 for answers without one: /etc/hosts, localhost).
-ResolveResult make_result(const std::string& name, int status, const ares_addrinfo* res,
-                          std::chrono::seconds* ttl) {
+ResolveResult make_result(int status, const ares_addrinfo* res, std::chrono::seconds* ttl) {
   *ttl = std::chrono::seconds::zero();
-  std::string what = name + ": " + ares_strerror(status);
+  std::string what = ares_strerror(status);
   switch (status) {
     case ARES_SUCCESS:
       break;
@@ -210,7 +209,7 @@ ResolveResult make_result(const std::string& name, int status, const ares_addrin
     min_ttl = std::min<long>(min_ttl, std::max(node->ai_ttl, 0));
   }
   if (addresses.empty()) {
-    return error_result(ResolveStatus::kNoData, "NOERROR", name + ": no IPv4 or IPv6 address");
+    return error_result(ResolveStatus::kNoData, "NOERROR", "the name has no IPv4 or IPv6 address");
   }
   for (const ares_addrinfo_cname* c = res->cnames; c; c = c->next) {
     min_ttl = std::min<long>(min_ttl, std::max(c->ttl, 0));
@@ -419,12 +418,12 @@ void Core::finish_query(InFlight* q, int status, ares_addrinfo* res) {
     return;
   }
   std::chrono::seconds ttl{0};
-  ResolveResult result = make_result(q->name, status, res, &ttl);
+  ResolveResult result = make_result(status, res, &ttl);
   if (res) ares_freeaddrinfo(res);
   if (status == ARES_ECANCELLED || status == ARES_EDESTRUCTION) {
     // Only ares_cancel()/ares_destroy() produce these and we call them only when closing;
     // should it happen anyway, fail the waiters rather than leave them hanging.
-    result = error_result(ResolveStatus::kError, "", q->name + ": lookup cancelled");
+    result = error_result(ResolveStatus::kError, "", "lookup cancelled");
   }
 
   if (q->detached) {
@@ -447,9 +446,9 @@ void Core::time_out(InFlight* q) {
   q->detached = true;
   auto it = inflight.find(q->name);
   if (it != inflight.end() && it->second == q) inflight.erase(it);
-  auto shared = std::make_shared<const ResolveResult>(error_result(
-      ResolveStatus::kTimeout, "",
-      q->name + ": no DNS answer within " + std::to_string(options.timeout.count()) + " ms"));
+  auto shared = std::make_shared<const ResolveResult>(
+      error_result(ResolveStatus::kTimeout, "",
+                   "no DNS answer within " + std::to_string(options.timeout.count()) + " ms"));
   for (LookupId id : q->waiters) push_ready(id, shared);
   q->waiters.clear();
 }

@@ -27,7 +27,7 @@ std::string proxy_url(const ProxyProcess& p) {
 
 }  // namespace
 
-TEST_CASE("--version and --help print and exit 0", "[e2e][cli]") {
+TEST_CASE("version and help flags print and exit 0", "[e2e][cli]") {
   auto v = run_command({kBinary, "--version"});
   CHECK(v.exit_code == 0);
   CHECK_THAT(v.out, Catch::StartsWith("gatehouse "));
@@ -39,7 +39,7 @@ TEST_CASE("--version and --help print and exit 0", "[e2e][cli]") {
   CHECK_THAT(bad.err, Catch::Contains("unknown option"));
 }
 
-TEST_CASE("--check-config accepts the shipped config and reports file:line errors", "[e2e][cli]") {
+TEST_CASE("check-config accepts the shipped config and reports file:line errors", "[e2e][cli]") {
   auto ok = run_command({kBinary, "--config", std::string(GATEHOUSE_SOURCE_DIR) + "/gatehouse.toml",
                          "--check-config"});
   CHECK(ok.exit_code == 0);

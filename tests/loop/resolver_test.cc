@@ -260,11 +260,11 @@ TEST_CASE("resolver: no answer times out after options.timeout", "[loop][resolve
 }
 
 TEST_CASE("resolver: a late answer after the timeout fills the cache", "[loop][resolver]") {
-  // timeout 200 ms: c-ares sends at 0, 50 and 150 ms and gives up at 350 ms; the answer
-  // to the first send arrives at 300 ms, after the waiters got kTimeout.
-  Harness h(short_timeout(200ms));
+  // timeout 400 ms: c-ares sends at 0, 100 and 300 ms and gives up at 700 ms; the answer
+  // to the first send arrives at 550 ms, after the waiters got kTimeout at 400 ms.
+  Harness h(short_timeout(400ms));
   h.dns.set_a("late.test", {"192.0.2.44"});
-  h.dns.set_delay("late.test", 300ms);
+  h.dns.set_delay("late.test", 550ms);
   ResolveResult r = h.resolve("late.test");
   CHECK(r.status == ResolveStatus::kTimeout);
   REQUIRE(h.run_until_quiet());  // the c-ares query finishes in the background
