@@ -29,11 +29,12 @@ constexpr const char* kUsage =
     "\n"
     "Environment variables GATEHOUSE_<SECTION>_<KEY> override single settings,\n"
     "e.g. GATEHOUSE_SERVER_LISTEN=0.0.0.0:3128.\n"
-    "Signals: SIGTERM/SIGINT stop the proxy.\n";
+    "Signals: SIGTERM/SIGINT stop the proxy; SIGHUP is logged (reload is not implemented yet).\n";
 
 struct Signals {
   uv_signal_t term;
   uv_signal_t intr;
+  uv_signal_t hup;
   gatehouse::Server* server = nullptr;
 };
 
@@ -42,6 +43,15 @@ void on_stop_signal(uv_signal_t* h, int signum) {
   GH_LOG_INFO("received %s, stopping", strsignal(signum));
   uv_close(reinterpret_cast<uv_handle_t*>(&s->term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&s->intr), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&s->hup), nullptr);
+}
+
+// Reloading is not implemented yet; catching SIGHUP keeps its default action (exit) from
+// taking the proxy down when an operator or logrotate sends it.
+void on_hup(uv_signal_t*, int) {
+  GH_LOG_WARN(
+      "SIGHUP received: configuration reload is not implemented yet; "
+      "restart gatehouse to apply a new configuration");
 }
 
 gatehouse::LogSeverity severity_of(gatehouse::LogLevel l) {
@@ -117,7 +127,9 @@ int main(int argc, char** argv) {
   sig.server = &server;
   uv_signal_init(&loop, &sig.term);
   uv_signal_init(&loop, &sig.intr);
-  sig.term.data = sig.intr.data = &sig;
+  uv_signal_init(&loop, &sig.hup);
+  sig.term.data = sig.intr.data = sig.hup.data = &sig;
+  uv_signal_start(&sig.hup, on_hup, SIGHUP);
   uv_signal_start(&sig.term, on_stop_signal, SIGTERM);
   uv_signal_start(&sig.intr, on_stop_signal, SIGINT);
   uv_run(&loop, UV_RUN_DEFAULT);

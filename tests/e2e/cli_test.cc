@@ -122,3 +122,13 @@ TEST_CASE("environment overrides apply and SIGTERM stops the proxy cleanly", "[e
   CHECK(proxy.wait_exit(std::chrono::seconds(10)) == 0);
   CHECK_THAT(proxy.stderr_text(), Catch::Contains("stopped"));
 }
+
+TEST_CASE("SIGHUP does not stop the proxy", "[e2e][cli]") {
+  TempFile cfg(test_config());
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  proxy.send_signal(SIGHUP);
+  CHECK(proxy.wait_for_stderr("SIGHUP received", std::chrono::seconds(5)));
+  auto health = run_command({"curl", "-sS", "--max-time", "5", proxy_url(proxy) + "/healthz"});
+  CHECK(health.out == "ok\n");
+}

@@ -74,3 +74,22 @@ TEST_CASE("a CONNECT whose name does not resolve answers 502 and closes", "[loop
   CHECK(r->header("Connection") == "close");
   CHECK(client.wait_closed());
 }
+
+TEST_CASE("an idle tunnel is closed after timeouts.idle", "[loop][tunnel]") {
+  TestOrigin origin(
+      [](const OriginRequest&, OriginConnection& c) { c.write(TestOrigin::response(200, "x")); });
+  uint16_t port = origin.port();
+  ProxyHarness h([port](Config& c) {
+    c.access.connect_ports.push_back(port);
+    c.timeouts.idle = std::chrono::milliseconds(300);
+  });
+  TestClient client(h.port());
+  std::string authority = "origin.test:" + std::to_string(port);
+  client.send("CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+  auto est = client.read_response(true);
+  REQUIRE(est);
+  REQUIRE(est->status == 200);
+  // Send nothing: the proxy must close the tunnel by itself.
+  CHECK(client.wait_closed());
+  CHECK(h.server->stats().tunnels_active == 0);
+}
