@@ -5,14 +5,15 @@
 #   bench/run.sh [duration=10s] [connections=50] [threads=2]
 #
 # Needs wrk and nginx-light (`make bench` installs them) and a built ./build/gatehouse.
+# BENCH_WORKERS sets the proxy's worker threads (default 1), BENCH_BINARY the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${1:-10s}
 connections=${2:-50}
 threads=${3:-2}
-binary=${GATEHOUSE_BINARY:-./build/gatehouse}
-workers=${GATEHOUSE_BENCH_WORKERS:-1}
+binary=${BENCH_BINARY:-./build/gatehouse}
+workers=${BENCH_WORKERS:-1}
 
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make bench installs it)" >&2; exit 1; }
 [ -x /usr/sbin/nginx ] || { echo "bench: nginx is missing (make bench installs nginx-light)" >&2; exit 1; }
@@ -70,13 +71,20 @@ CONF
 proxy_pid=$!
 
 # Wait until both answer (bounded).
+ready=0
 for _ in $(seq 100); do
   if curl -sf -o /dev/null "http://127.0.0.1:$origin_port/1k.txt" &&
      curl -sf -o /dev/null -x "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$origin_port/1k.txt"; then
+    ready=1
     break
   fi
   sleep 0.1
 done
+if [ "$ready" != 1 ]; then
+  echo "bench: origin or proxy did not come up" >&2
+  cat "$work/gatehouse.log" "$work/nginx-error.log" >&2 || true
+  exit 1
+fi
 
 cat > "$work/proxied.lua" <<LUA
 wrk.path = "http://127.0.0.1:$origin_port/1k.txt"

@@ -770,10 +770,10 @@ std::optional<ConfigError> apply_environment(const Environment& env,
     const SectionDef* section = find_section(defs, section_name);
     const KeyDef* key = section != nullptr ? find_key(*section, key_name) : nullptr;
     std::string expected_name = "GATEHOUSE_" + to_upper(section_name) + "_" + to_upper(key_name);
-    if (section == nullptr) {
-      return env_error("unknown section " + quote(section_name) +
-                       " (override variables are named GATEHOUSE_<SECTION>_<KEY>)");
-    }
+    // Variables that name no section are not ours: Kubernetes, for one, injects
+    // GATEHOUSE_PORT, GATEHOUSE_SERVICE_HOST, ... for a Service called "gatehouse".
+    // A known section with an unknown key is a typo, and an error.
+    if (section == nullptr) continue;
     if (key == nullptr || expected_name != name) {
       return env_error("unknown key " + quote(key_name) + " in [" + section_name +
                        "] (override variables are named GATEHOUSE_<SECTION>_<KEY>, in upper "
