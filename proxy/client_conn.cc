@@ -447,7 +447,7 @@ void ClientConn::reset_exchange() {
 // Reading and parsing the client side
 
 void ClientConn::start_client_reading() {
-  if (client_reading_ || closing_) return;
+  if (client_reading_ || closing_ || client_eof_) return;
   if (uv_read_start(as_stream(&tcp_), ClientCallbacks::on_alloc, ClientCallbacks::on_read) == 0) {
     client_reading_ = true;
   }
@@ -479,9 +479,11 @@ void ClientCallbacks::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
       }
       return;
     }
-    // EOF while waiting for a response to a complete request: let the response finish
-    // (some clients half-close after sending), then close.
-    if (nread == UV_EOF && c->req_complete_ && !c->resp_complete_ && c->up_) {
+    // EOF after a complete request head without a body, or while waiting for a
+    // response: let the exchange finish (some clients half-close after sending), then
+    // close.
+    bool bodiless = c->phase_ != ClientConn::Phase::kHead && !c->req_has_body_;
+    if (nread == UV_EOF && !c->resp_complete_ && (bodiless || (c->req_complete_ && c->up_))) {
       c->client_eof_ = true;
       c->close_after_response_ = true;
       return;
@@ -522,10 +524,14 @@ void ClientConn::drive() {
   } while (redrive_ && !closing_);
   driving_ = false;
   if (closing_) return;
-  if (client_pause_ == 0 && pend_len_ == 0) {
-    start_client_reading();
-  } else {
+  // Reading goes on while nothing is buffered, even when an exchange is waiting: a read
+  // that arrives then is parked in pend_ and reading stops. Connections that do not
+  // pipeline thus never toggle their epoll registration between requests.
+  bool must_stop = pend_len_ > 0 || (client_pause_ & (kPauseUpstreamFull | kPauseClosing));
+  if (must_stop) {
     stop_client_reading();
+  } else {
+    start_client_reading();
   }
 }
 
