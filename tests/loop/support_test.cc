@@ -159,12 +159,15 @@ TEST_CASE("request with Content-Length body", "[loop][support]") {
 }
 
 TEST_CASE("HEAD response has no body", "[loop][support]") {
-  TestOrigin origin([](const OriginRequest& req, OriginConnection& conn) {
-    std::string body = "0123456789";
+  // The answer to HEAD is held back and sent in one write with the answer to the GET,
+  // so the client must stop exactly after the bodiless HEAD response. Both requests use
+  // one connection, so `held` is only touched by that connection's thread.
+  std::string held;
+  TestOrigin origin([&held](const OriginRequest& req, OriginConnection& conn) {
     if (req.method == "HEAD") {
-      conn.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+      held = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
     } else {
-      conn.write(TestOrigin::response(200, body));
+      conn.write(held + TestOrigin::response(200, "0123456789"));
     }
   });
   TestClient client(origin.port());
@@ -177,6 +180,30 @@ TEST_CASE("HEAD response has no body", "[loop][support]") {
   auto got = client.read_response();
   REQUIRE(got);
   CHECK(got->body == "0123456789");
+}
+
+TEST_CASE("several responses in one write are split exactly", "[loop][support]") {
+  TestOrigin origin([](const OriginRequest&, OriginConnection& conn) {
+    conn.write(TestOrigin::response(200, "first") +
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n" +
+               "HTTP/1.1 204 No Content\r\n\r\n" + TestOrigin::response(200, "fourth"));
+  });
+  TestClient client(origin.port());
+  REQUIRE(client.send(get("/all")));
+  auto a = client.read_response();
+  auto b = client.read_response();
+  auto c = client.read_response();
+  auto d = client.read_response();
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(c);
+  REQUIRE(d);
+  CHECK(a->body == "first");
+  CHECK(b->chunked);
+  CHECK(b->body == "second");
+  CHECK(c->status == 204);
+  CHECK(c->body.empty());
+  CHECK(d->body == "fourth");
 }
 
 TEST_CASE("100 Continue is returned on its own, then the final response", "[loop][support]") {
