@@ -35,7 +35,6 @@ struct Signals {
   uv_signal_t term;
   uv_signal_t intr;
   uv_signal_t hup;
-  gatehouse::Server* server = nullptr;
 };
 
 void on_stop_signal(uv_signal_t* h, int signum) {
@@ -114,17 +113,11 @@ int main(int argc, char** argv) {
   gatehouse::set_log_threshold(severity_of(config->log.level));
   std::signal(SIGPIPE, SIG_IGN);
 
-  gatehouse::Server server(config);
-  std::string error;
-  if (!server.start(&error)) {
-    GH_LOG_ERROR("%s", error.c_str());
-    return 1;
-  }
-
+  // Signal handlers go in before the listeners open, so a signal sent as soon as the
+  // proxy announces itself is never met with its default action.
   uv_loop_t loop;
   uv_loop_init(&loop);
   Signals sig;
-  sig.server = &server;
   uv_signal_init(&loop, &sig.term);
   uv_signal_init(&loop, &sig.intr);
   uv_signal_init(&loop, &sig.hup);
@@ -132,6 +125,13 @@ int main(int argc, char** argv) {
   uv_signal_start(&sig.hup, on_hup, SIGHUP);
   uv_signal_start(&sig.term, on_stop_signal, SIGTERM);
   uv_signal_start(&sig.intr, on_stop_signal, SIGINT);
+  gatehouse::Server server(config);
+  std::string error;
+  if (!server.start(&error)) {
+    GH_LOG_ERROR("%s", error.c_str());
+    return 1;
+  }
+
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
 
