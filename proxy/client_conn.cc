@@ -228,7 +228,12 @@ struct ClientCallbacks {
     c->resp_.http_minor = llhttp_get_http_minor(p);
     int status = c->resp_.status;
     if (status >= 100 && status < 200) {
-      if (status == 101) return -1;  // we never forward Upgrade, so a 101 is a protocol error
+      if (status == 101) {
+        // Only an upgrade we forwarded may be accepted; anything else is a protocol error.
+        if (!c->wants_upgrade_) return -1;
+        c->on_switching_protocols();
+        return 2;  // no body; llhttp_execute returns HPE_PAUSED_UPGRADE
+      }
       // Interim response: forward to HTTP/1.1 clients only, then parse the next head.
       if (c->req_.http_minor >= 1) {
         std::string head;
@@ -259,6 +264,7 @@ struct ClientCallbacks {
   static int r_on_message_complete(llhttp_t* p) {
     ClientConn* c = req(p);
     int status = c->resp_.status;
+    if (status == 101) return 0;  // llhttp now returns HPE_PAUSED_UPGRADE
     if (status >= 100 && status < 200) {
       // The next message on this connection is the real response: start a fresh head.
       c->resp_ = ResponseHead{};
@@ -621,6 +627,15 @@ void ClientConn::on_request_head() {
   const Config& cfg = *cfg_;
   is_connect_ = req_.method == "CONNECT";
   is_head_ = req_.method == "HEAD";
+  // A protocol upgrade (WebSocket, h2c, ...) is forwarded for bodiless requests; on a 101
+  // the connection becomes a tunnel. With a body it would be ambiguous where the new
+  // protocol starts, so Upgrade is dropped there.
+  {
+    const std::string* up = find_field(req_.headers, "upgrade");
+    wants_upgrade_ = up && !up->empty() && !req_has_body_ &&
+                     has_token_in_fields(req_.headers, "connection", "upgrade");
+  }
+  request_id_ = w_.next_request_id();
 
   if (!client_allowed_) {
     ErrorDetails e;
@@ -698,7 +713,7 @@ void ClientConn::on_request_head() {
       ErrorDetails e;
       e.cause = Cause::kMethodDisabled;
       e.details = "The method " + req_.method + " is disabled by access.disabled_methods.";
-      e.extra.push_back({"Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, CONNECT"});
+      e.extra.push_back({"Allow", allowed_methods()});
       return respond_error(std::move(e));
     }
   }
@@ -710,6 +725,22 @@ void ClientConn::on_request_head() {
       return respond_error(std::move(e));
     }
   }
+  if (req_.method == "OPTIONS" || req_.method == "TRACE") {
+    // RFC 9110 7.6.2: Max-Forwards 0 means "answer here"; otherwise count it down.
+    for (auto& f : req_.headers) {
+      if (!iequals(f.name, "max-forwards")) continue;
+      uint64_t v = 0;
+      bool digits = !f.value.empty() && f.value.size() <= 18 &&
+                    std::all_of(f.value.begin(), f.value.end(),
+                                [](char ch) { return ch >= '0' && ch <= '9'; });
+      if (!digits) break;  // not a number: forwarded untouched
+      for (char ch : f.value) v = v * 10 + static_cast<uint64_t>(ch - '0');
+      if (v == 0) return answer_here();
+      f.value = std::to_string(v - 1);
+      break;
+    }
+  }
+  if (req_.method == "OPTIONS" && req_.target == "*") return answer_here();
   uint64_t limit = cfg.limits.max_request_body_bytes;
   if (limit != 0 && (req_parser_.flags & F_CONTENT_LENGTH) && req_parser_.content_length > limit) {
     ErrorDetails e;
@@ -789,6 +820,36 @@ void ClientConn::on_request_head() {
   target_ = u.uri.authority;
   origin_form_ = u.uri.path_and_query;
   start_upstream();
+}
+
+std::string ClientConn::allowed_methods() const {
+  static const char* const kMethods[] = {"GET",     "HEAD",  "POST",  "PUT",    "DELETE",
+                                         "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+  std::string out;
+  for (const char* m : kMethods) {
+    const auto& off = cfg_->access.disabled_methods;
+    if (std::find(off.begin(), off.end(), m) != off.end()) continue;
+    if (!out.empty()) out += ", ";
+    out += m;
+  }
+  return out;
+}
+
+// OPTIONS or TRACE addressed to this proxy (Max-Forwards: 0, or OPTIONS *).
+void ClientConn::answer_here() {
+  if (req_.method == "OPTIONS") {
+    return respond_local(200, "text/plain; charset=utf-8", "", {{"Allow", allowed_methods()}});
+  }
+  // TRACE (only reachable when enabled): echo the request as received, minus the
+  // credentials meant for this proxy.
+  std::string echo = req_.method + " " + req_.target + " HTTP/" + std::to_string(req_.http_major) +
+                     "." + std::to_string(req_.http_minor) + "\r\n";
+  for (const auto& f : req_.headers) {
+    if (iequals(f.name, "proxy-authorization")) continue;
+    echo += f.name + ": " + f.value + "\r\n";
+  }
+  echo += "\r\n";
+  respond_local(200, "message/http", echo);
 }
 
 bool ClientConn::via_has_our_name() const {
@@ -1220,7 +1281,7 @@ void ClientCallbacks::on_up_timer(uv_timer_t* t) {
 
 void ClientConn::on_connected() {
   if (is_connect_) {
-    enter_tunnel();
+    enter_tunnel(true);
     return;
   }
   phase_ = Phase::kForwarding;
@@ -1238,6 +1299,7 @@ void ClientConn::on_connected() {
     o.framing = BodyFraming::kContentLength;
     o.content_length = req_parser_.content_length;
   }
+  o.keep_upgrade = wants_upgrade_;
   std::string head;
   build_upstream_request(req_, o, head);
   to_up_ = w_.batches().acquire();
@@ -1285,6 +1347,15 @@ void ClientConn::on_upstream_read(Chunk* chunk, const char* data, ssize_t nread)
     llhttp_resume(&resp_parser_);
   }
   flush_to_client();
+  if (err == HPE_PAUSED_UPGRADE && resp_.status == 101 && !closing_) {
+    // Bytes after the 101 head already belong to the new protocol.
+    const char* pos = llhttp_get_error_pos(&resp_parser_);
+    size_t used = pos && pos >= p && pos <= p + n ? static_cast<size_t>(pos - p) : n;
+    enter_tunnel(false);
+    if (!closing_ && used < n) tunnel_upstream_data(chunk, p + used, n - used);
+    w_.chunks().unref(chunk);
+    return;
+  }
   w_.chunks().unref(chunk);
   if (closing_) return;
   if (err == HPE_OK) return;
@@ -1394,6 +1465,18 @@ void ClientConn::on_response_head() {
   to_client_->append_copy(head);
 }
 
+void ClientConn::on_switching_protocols() {
+  resp_head_done_ = true;
+  ResponseHead& r = resp_;
+  ClientResponseOptions o;
+  o.via_name = cfg_->server.name;
+  o.upgrade = true;
+  std::string head;
+  build_client_response(r, o, head);
+  if (!to_client_) to_client_ = w_.batches().acquire();
+  to_client_->append_copy(head);
+}
+
 void ClientConn::on_response_complete() {
   if (!req_complete_) {
     // The origin answered before the request body was complete (e.g. it refused the
@@ -1413,16 +1496,21 @@ void ClientConn::on_response_complete() {
 // ---------------------------------------------------------------------------------------
 // CONNECT tunnels
 
-void ClientConn::enter_tunnel() {
+void ClientConn::enter_tunnel(bool connect) {
   phase_ = Phase::kTunnel;
   parser_kick_ = false;  // the parser is done with this connection
   w_.mutable_stats().tunnels_active.fetch_add(1);
   uv_timer_stop(&timer_);
-  WriteBatch* b = w_.batches().acquire();
-  b->append_copy("HTTP/1.1 200 Connection established\r\n\r\n");
-  write_to_client(b);
-  if (closing_) return;
-  // Bytes the client sent after the CONNECT head belong to the tunnel.
+  uv_timer_stop(&up_timer_);
+  client_pause_ &= ~kPauseRequestDone;
+  if (connect) {
+    WriteBatch* b = w_.batches().acquire();
+    b->append_copy("HTTP/1.1 200 Connection established\r\n\r\n");
+    write_to_client(b);
+    if (closing_) return;
+  }
+  // Bytes the client sent after the CONNECT head (or after the upgraded request) belong
+  // to the tunnel.
   if (pend_len_ > 0) {
     tunnel_client_data(pend_chunk_, pend_ptr_, pend_len_);
     pend_len_ = 0;

@@ -72,6 +72,8 @@ class ClientConn final : private UpstreamHandler {
                      const HeaderList& extra = {});
   void respond_error(ErrorDetails e);
   bool via_has_our_name() const;
+  std::string allowed_methods() const;
+  void answer_here();
 
   // Upstream side.
   void start_upstream();
@@ -86,10 +88,11 @@ class ClientConn final : private UpstreamHandler {
   void on_upstream_eof(int status);
   void on_response_head();
   void on_response_complete();
+  void on_switching_protocols();
   void start_up_timer(uint64_t ms);
 
   // Tunnel (CONNECT).
-  void enter_tunnel();
+  void enter_tunnel(bool connect);
   void tunnel_client_data(Chunk* chunk, const char* p, size_t n);
   void tunnel_upstream_data(Chunk* chunk, const char* p, size_t n);
   void tunnel_maybe_finish();
@@ -146,6 +149,8 @@ class ClientConn final : private UpstreamHandler {
   bool is_connect_ = false;
   bool is_head_ = false;
   bool discard_body_ = false;
+  bool wants_upgrade_ = false;  // Upgrade forwarded; a 101 turns the exchange into a tunnel
+  std::string request_id_;
   Authority target_;
   std::string origin_form_;
   std::string key_;

@@ -106,6 +106,13 @@ bool has_token(std::string_view list, std::string_view token) {
   return found;
 }
 
+bool has_token_in_fields(const HeaderList& headers, std::string_view name, std::string_view token) {
+  for (const auto& f : headers) {
+    if (iequals(f.name, name) && has_token(f.value, token)) return true;
+  }
+  return false;
+}
+
 bool is_hop_by_hop(std::string_view name, const std::vector<std::string>& conn_tokens) {
   for (auto s : kAlwaysStripped) {
     if (iequals(name, s)) return true;

@@ -27,6 +27,8 @@ std::vector<std::string> connection_tokens(const HeaderList& headers);
 bool is_hop_by_hop(std::string_view name, const std::vector<std::string>& conn_tokens);
 // True when `list` (a comma-separated field value) contains `token` (case-insensitive).
 bool has_token(std::string_view list, std::string_view token);
+// True when any field called `name` lists `token`.
+bool has_token_in_fields(const HeaderList& headers, std::string_view name, std::string_view token);
 
 enum class BodyFraming {
   kNone,            // no body at all

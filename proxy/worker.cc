@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "base/log.h"
 #include "proxy/client_conn.h"
@@ -44,7 +45,10 @@ Worker::Worker(unsigned index, std::shared_ptr<const Config> config, std::vector
     : index_(index),
       config_(std::move(config)),
       listen_fds_(std::move(listen_fds)),
-      listen_addrs_(std::move(listen_addrs)) {}
+      listen_addrs_(std::move(listen_addrs)) {
+  std::random_device rd;
+  id_tag_ = rd();
+}
 
 Worker::~Worker() {
   stop();
@@ -165,6 +169,17 @@ void Worker::note_chunks() {
   if (peak > stats_.chunks_peak.load(std::memory_order_relaxed)) {
     stats_.chunks_peak.store(peak, std::memory_order_relaxed);
   }
+}
+
+}  // namespace gatehouse
+
+namespace gatehouse {
+
+std::string Worker::next_request_id() {
+  char buf[48];
+  int n = snprintf(buf, sizeof buf, "%08x-%u-%llx", id_tag_, index_,
+                   static_cast<unsigned long long>(++id_counter_));
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace gatehouse

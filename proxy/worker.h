@@ -67,6 +67,9 @@ class Worker {
   // True when `addr` (with port) is one of this process's listening sockets.
   bool is_own_listener(const sockaddr* addr) const;
   void note_chunks();  // publishes chunk counters to stats
+  // A new id for a request: "<process tag>-<worker>-<counter>", unique per process run
+  // and cheap (no allocation beyond the string itself).
+  std::string next_request_id();
 
  private:
   struct Listener {
@@ -93,6 +96,8 @@ class Worker {
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};
   bool stopping_ = false;
+  uint32_t id_tag_ = 0;
+  uint64_t id_counter_ = 0;
   WorkerStats stats_;
 };
 
