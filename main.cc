@@ -2,12 +2,16 @@
 // runs on the worker threads started by Server; this thread only waits for signals.
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
+
+#include <systemd/sd-daemon.h>
 
 #include "base/log.h"
 #include "config/config.h"
@@ -29,28 +33,82 @@ constexpr const char* kUsage =
     "\n"
     "Environment variables GATEHOUSE_<SECTION>_<KEY> override single settings,\n"
     "e.g. GATEHOUSE_SERVER_LISTEN=0.0.0.0:3128.\n"
-    "Signals: SIGTERM/SIGINT stop the proxy; SIGHUP is logged (reload is not implemented yet).\n";
+    "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and stop,\n"
+    "SIGUSR1 reopens the access log file.\n";
 
-struct Signals {
+// Everything the main thread's loop needs: the signal handles and the watchdog timer.
+struct Control {
   uv_signal_t term;
   uv_signal_t intr;
   uv_signal_t hup;
+  uv_signal_t usr1;
+  uv_timer_t watchdog;
+  gatehouse::Server* server = nullptr;
+  std::string config_path;
+  std::vector<uint64_t> last_beats;
+  bool stopping = false;
 };
 
-void on_stop_signal(uv_signal_t* h, int signum) {
-  auto* s = static_cast<Signals*>(h->data);
-  GH_LOG_INFO("received %s, stopping", strsignal(signum));
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->term), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->intr), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->hup), nullptr);
+void close_control(Control* c) {
+  for (uv_signal_t* h : {&c->term, &c->intr, &c->hup, &c->usr1}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->watchdog), nullptr);
 }
 
-// Reloading is not implemented yet; catching SIGHUP keeps its default action (exit) from
-// taking the proxy down when an operator or logrotate sends it.
-void on_hup(uv_signal_t*, int) {
-  GH_LOG_WARN(
-      "SIGHUP received: configuration reload is not implemented yet; "
-      "restart gatehouse to apply a new configuration");
+void on_stop_signal(uv_signal_t* h, int signum) {
+  auto* c = static_cast<Control*>(h->data);
+  if (c->stopping) return;
+  c->stopping = true;
+  GH_LOG_INFO("received %s: draining (finishing open exchanges, accepting no new ones)",
+              strsignal(signum));
+  sd_notify(0, "STOPPING=1\nSTATUS=draining");
+  if (c->server) c->server->drain();
+  close_control(c);  // the loop ends; main() waits for the workers
+}
+
+void on_hup(uv_signal_t* h, int) {
+  auto* c = static_cast<Control*>(h->data);
+  if (c->stopping || !c->server) return;
+  sd_notify(0, "RELOADING=1");
+  auto env = gatehouse::process_environment();
+  gatehouse::ConfigResult loaded = c->config_path.empty()
+                                       ? gatehouse::default_config(env)
+                                       : gatehouse::load_config(c->config_path, env);
+  if (auto* err = std::get_if<gatehouse::ConfigError>(&loaded)) {
+    GH_LOG_ERROR("reload refused, keeping the running configuration: %s", err->to_string().c_str());
+    c->server->note_reload_failure();
+    sd_notify(0, "READY=1\nSTATUS=reload failed; running the previous configuration");
+    return;
+  }
+  auto next =
+      std::make_shared<const gatehouse::Config>(std::get<gatehouse::Config>(std::move(loaded)));
+  std::vector<std::string> warnings;
+  c->server->reload(next, &warnings);
+  for (const auto& w : warnings) GH_LOG_WARN("reload: %s", w.c_str());
+  GH_LOG_INFO("configuration reloaded from %s",
+              c->config_path.empty() ? "built-in defaults" : c->config_path.c_str());
+  sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
+void on_usr1(uv_signal_t* h, int) {
+  auto* c = static_cast<Control*>(h->data);
+  if (c->server) c->server->reopen_logs();
+  GH_LOG_INFO("SIGUSR1: access log reopened");
+}
+
+// Pings the systemd watchdog only while every worker loop keeps turning.
+void on_watchdog(uv_timer_t* t) {
+  auto* c = static_cast<Control*>(t->data);
+  if (!c->server) return;
+  auto beats = c->server->heartbeats();
+  bool all_alive = beats.size() == c->last_beats.size();
+  for (size_t i = 0; all_alive && i < beats.size(); ++i) all_alive = beats[i] != c->last_beats[i];
+  if (all_alive || c->last_beats.empty())
+    sd_notify(0, "WATCHDOG=1");
+  else
+    GH_LOG_WARN("a worker loop has not turned for a while; withholding the watchdog ping");
+  c->last_beats = std::move(beats);
 }
 
 gatehouse::LogSeverity severity_of(gatehouse::LogLevel l) {
@@ -117,24 +175,40 @@ int main(int argc, char** argv) {
   // proxy announces itself is never met with its default action.
   uv_loop_t loop;
   uv_loop_init(&loop);
-  Signals sig;
-  uv_signal_init(&loop, &sig.term);
-  uv_signal_init(&loop, &sig.intr);
-  uv_signal_init(&loop, &sig.hup);
-  sig.term.data = sig.intr.data = sig.hup.data = &sig;
-  uv_signal_start(&sig.hup, on_hup, SIGHUP);
-  uv_signal_start(&sig.term, on_stop_signal, SIGTERM);
-  uv_signal_start(&sig.intr, on_stop_signal, SIGINT);
-  gatehouse::Server server(config);
+  Control control;
+  control.config_path = config_path;
+  for (uv_signal_t* h : {&control.term, &control.intr, &control.hup, &control.usr1}) {
+    uv_signal_init(&loop, h);
+    h->data = &control;
+  }
+  uv_timer_init(&loop, &control.watchdog);
+  control.watchdog.data = &control;
+  uv_signal_start(&control.hup, on_hup, SIGHUP);
+  uv_signal_start(&control.usr1, on_usr1, SIGUSR1);
+  uv_signal_start(&control.term, on_stop_signal, SIGTERM);
+  uv_signal_start(&control.intr, on_stop_signal, SIGINT);
+
+  gatehouse::Server server(config, /*use_systemd_sockets=*/true);
   std::string error;
   if (!server.start(&error)) {
     GH_LOG_ERROR("%s", error.c_str());
+    close_control(&control);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
     return 1;
   }
+  control.server = &server;
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    // Ping at half the interval; each ping needs every worker to have turned since the last.
+    uint64_t ms = std::max<uint64_t>(watchdog_usec / 2000, 1100);
+    uv_timer_start(&control.watchdog, on_watchdog, ms, ms);
+  }
+  sd_notify(0, "READY=1\nSTATUS=serving");
 
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-
+  server.wait();
   server.stop();
   GH_LOG_INFO("stopped");
   return 0;

@@ -72,6 +72,7 @@ struct ClientCallbacks {
   static int on_message_begin(llhttp_t* p) {
     ClientConn* c = req(p);
     c->any_request_bytes_ = true;
+    c->ex_start_ms_ = uv_now(c->w_.loop());
     return 0;
   }
   static int on_url(llhttp_t* p, const char* at, size_t n) {
@@ -366,7 +367,39 @@ void ClientConn::accept(Worker& worker, uv_stream_t* server) {
     c->close();
     return;
   }
+  if (worker.shared().active_connections.load(std::memory_order_relaxed) >
+      worker.config()->limits.max_connections) {
+    c->refuse_over_limit();
+    return;
+  }
   c->start();
+}
+
+// Over limits.max_connections: answer 503 at once, without waiting for a request, and
+// close. Costs one descriptor for a moment; the client learns when to come back.
+void ClientConn::refuse_over_limit() {
+  w_.mutable_stats().connections_refused_limit.fetch_add(1, std::memory_order_relaxed);
+  llhttp_init(&req_parser_, HTTP_REQUEST, &kRequestSettings);
+  req_parser_.data = this;
+  reset_exchange();
+  ErrorDetails e;
+  e.cause = Cause::kConnectionLimit;
+  e.details = "The proxy already serves limits.max_connections (" +
+              std::to_string(cfg_->limits.max_connections) + ") connections.";
+  e.extra.push_back({"Retry-After", "5"});
+  e.close = true;
+  respond_error(std::move(e));
+}
+
+void ClientConn::drain() {
+  if (closing_) return;
+  bool idle = phase_ == Phase::kHead && !any_request_bytes_ && pend_len_ == 0 && !close_pending_;
+  if (idle) {
+    close();
+    return;
+  }
+  // Whatever is in flight finishes; its answer says the connection will close.
+  close_after_response_ = true;
 }
 
 void ClientConn::start() {
@@ -389,6 +422,7 @@ void ClientConn::start() {
 
 void ClientConn::close() {
   if (closing_) return;
+  log_exchange();
   closing_ = true;
   if (lookup_) {
     w_.resolver().cancel(lookup_);
@@ -420,6 +454,10 @@ void ClientCallbacks::on_close(uv_handle_t* h) {
 }
 
 void ClientConn::reset_exchange() {
+  ex_active_ = ex_logged_ = false;
+  ex_start_ms_ = ex_bytes_in_ = ex_bytes_out_ = 0;
+  ex_status_ = 0;
+  ex_proxy_status_ = {};
   req_ = RequestHead{};
   field_open_ = false;
   head_bytes_ = url_bytes_ = 0;
@@ -499,6 +537,9 @@ void ClientCallbacks::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
   const char* data = nullptr;
   Chunk* chunk = c->reader_.commit(c->w_.chunks(), static_cast<size_t>(nread), &data);
+  c->ex_bytes_in_ += static_cast<uint64_t>(nread);
+  c->w_.mutable_stats().bytes_from_clients.fetch_add(static_cast<uint64_t>(nread),
+                                                     std::memory_order_relaxed);
   if (c->close_pending_) {  // discarding what a client sends after our final answer
     c->w_.chunks().unref(chunk);
     return;
@@ -623,6 +664,8 @@ void ClientConn::on_parse_error(llhttp_errno_t err) {
 // The request head is complete and the parser is paused right after it.
 void ClientConn::on_request_head() {
   uv_timer_stop(&timer_);
+  ex_active_ = true;
+  if (ex_start_ms_ == 0) ex_start_ms_ = uv_now(w_.loop());
   w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
   const Config& cfg = *cfg_;
   is_connect_ = req_.method == "CONNECT";
@@ -645,6 +688,7 @@ void ClientConn::on_request_head() {
     e.close = true;
     return respond_error(std::move(e));
   }
+  if (w_.draining()) close_after_response_ = true;
   if (req_.http_major != 1) {
     ErrorDetails e;
     e.cause = Cause::kVersionNotSupported;
@@ -778,14 +822,34 @@ void ClientConn::on_request_head() {
       e.close = true;
       return respond_error(std::move(e));
     }
+    if (cfg.server.maintenance) {
+      ErrorDetails e;
+      e.cause = Cause::kMaintenance;
+      e.details = "The proxy is in maintenance mode (server.maintenance) and opens no tunnels.";
+      e.extra.push_back({"Retry-After", "60"});
+      return respond_error(std::move(e));
+    }
     return start_upstream();
   }
 
   if (!req_.target.empty() && req_.target.front() == '/') {
     // Origin-form: a request for the proxy itself.
     std::string_view path = req_.target;
-    if (path.substr(0, path.find('?')) == "/healthz") {
-      return respond_local(200, "text/plain; charset=utf-8", "ok\n");
+    std::string_view route = path.substr(0, path.find('?'));
+    if (route == "/healthz") return respond_local(200, "text/plain; charset=utf-8", "ok\n");
+    if (route == "/readyz") {
+      if (w_.draining()) {
+        return respond_local(503, "text/plain; charset=utf-8", "draining\n",
+                             {{"Retry-After", "5"}});
+      }
+      return respond_local(200, "text/plain; charset=utf-8", "ready\n");
+    }
+    if (route == "/metrics") {
+      return respond_local(200, "text/plain; version=0.0.4; charset=utf-8",
+                           w_.shared().render_metrics());
+    }
+    if (route == "/proxy.pac") {
+      return respond_local(200, "application/x-ns-proxy-autoconfig", pac_file());
     }
     ErrorDetails e;
     e.cause = Cause::kNotProxyRequest;
@@ -796,6 +860,13 @@ void ClientConn::on_request_head() {
     return respond_error(std::move(e));
   }
 
+  if (cfg.server.maintenance) {
+    ErrorDetails e;
+    e.cause = Cause::kMaintenance;
+    e.details = "The proxy is in maintenance mode (server.maintenance) and forwards nothing.";
+    e.extra.push_back({"Retry-After", "60"});
+    return respond_error(std::move(e));
+  }
   UriParse u = parse_absolute_uri(req_.target);
   if (u.error != UriError::kNone) {
     ErrorDetails e;
@@ -820,6 +891,94 @@ void ClientConn::on_request_head() {
   target_ = u.uri.authority;
   origin_form_ = u.uri.path_and_query;
   start_upstream();
+}
+
+void ClientConn::note_status(int status) {
+  ex_status_ = status;
+  if (status >= 0 && status < 600) {
+    w_.mutable_stats().responses_by_status[static_cast<size_t>(status)].fetch_add(
+        1, std::memory_order_relaxed);
+  }
+}
+
+void ClientConn::log_exchange() {
+  if (!ex_active_ || ex_logged_) return;
+  ex_logged_ = true;
+  AccessLog* log = w_.shared().access_log;
+  if (!log || !log->enabled()) return;
+  AccessRecord r;
+  char when[64];
+  {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  }
+  r.time = when;
+  r.client = address_text(peer_);
+  r.user = user_;
+  r.method = req_.method;
+  r.url = strip_userinfo(req_.target);
+  r.version = "HTTP/" + std::to_string(req_.http_major) + "." + std::to_string(req_.http_minor);
+  r.status = ex_status_;
+  r.proxy_status = std::string(ex_proxy_status_);
+  r.bytes_in = ex_bytes_in_;
+  r.bytes_out = ex_bytes_out_;
+  r.duration_ms = uv_now(w_.loop()) - ex_start_ms_;
+  r.upstream = key_;
+  r.request_id = request_id_;
+  if (const std::string* ua = find_field(req_.headers, "user-agent")) r.user_agent = *ua;
+  if (const std::string* ref = find_field(req_.headers, "referer")) r.referer = *ref;
+  log->write(r);
+}
+
+// A PAC file sending browsers to this proxy (as the browser reached it), except for
+// plain host names, loopback and private networks.
+std::string ClientConn::pac_file() const {
+  std::string proxy;
+  const std::string* host = find_field(req_.headers, "host");
+  if (host && parse_authority(*host, 80)) {
+    proxy = *host;
+  } else {
+    sockaddr_storage local{};
+    int len = sizeof local;
+    uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&local), &len);
+    char buf[INET6_ADDRSTRLEN] = "127.0.0.1";
+    uint16_t port = 3128;
+    if (local.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&local);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+      port = ntohs(a->sin6_port);
+      proxy = "[" + std::string(buf) + "]:" + std::to_string(port);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&local);
+      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+      port = ntohs(a->sin_port);
+      proxy = std::string(buf) + ":" + std::to_string(port);
+    }
+  }
+  return "// Proxy auto-configuration served by " + cfg_->server.name +
+         ".\n"
+         "function FindProxyForURL(url, host) {\n"
+         "  if (isPlainHostName(host) || host === \"localhost\" ||\n"
+         "      shExpMatch(host, \"*.localhost\") || shExpMatch(host, \"*.local\"))\n"
+         "    return \"DIRECT\";\n"
+         "  if (/^[0-9.]+$/.test(host) &&\n"
+         "      (isInNet(host, \"127.0.0.0\", \"255.0.0.0\") ||\n"
+         "       isInNet(host, \"10.0.0.0\", \"255.0.0.0\") ||\n"
+         "       isInNet(host, \"172.16.0.0\", \"255.240.0.0\") ||\n"
+         "       isInNet(host, \"192.168.0.0\", \"255.255.0.0\") ||\n"
+         "       isInNet(host, \"169.254.0.0\", \"255.255.0.0\")))\n"
+         "    return \"DIRECT\";\n"
+         "  if (host === \"::1\" || host === \"[::1]\" || /^\\[?f[cd]/i.test(host) ||\n"
+         "      /^\\[?fe80:/i.test(host))\n"
+         "    return \"DIRECT\";\n"
+         "  return \"PROXY " +
+         proxy +
+         "\";\n"
+         "}\n";
 }
 
 std::string ClientConn::allowed_methods() const {
@@ -905,6 +1064,8 @@ void ClientConn::write_to_client(WriteBatch* batch) {
     return;
   }
   client_inflight_ += n;
+  ex_bytes_out_ += n;
+  w_.mutable_stats().bytes_to_clients.fetch_add(n, std::memory_order_relaxed);
 }
 
 void ClientConn::flush_to_client() {
@@ -992,6 +1153,7 @@ void ClientCallbacks::on_shutdown(uv_shutdown_t* req, int) {
 
 void ClientConn::close_after_flush() {
   if (closing_ || close_pending_) return;
+  log_exchange();
   close_pending_ = true;
   client_pause_ |= kPauseClosing;
   if (up_) {
@@ -1011,10 +1173,11 @@ void ClientConn::respond_local(int status, std::string_view content_type, std::s
                     "\r\nCache-Control: no-store\r\nContent-Type: " + std::string(content_type) +
                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& f : extra) out += f.name + ": " + f.value + "\r\n";
-  bool must_close = !req_keep_alive_ || req_has_body_;
+  bool must_close = !req_keep_alive_ || req_has_body_ || close_after_response_;
   if (must_close) out += "Connection: close\r\n";
   out += "\r\n";
   if (!is_head_) out.append(body);
+  note_status(status);
   WriteBatch* b = w_.batches().acquire();
   b->append_copy(out);
   write_to_client(b);
@@ -1043,12 +1206,19 @@ void ClientConn::respond_error(ErrorDetails e) {
     to_up_ = nullptr;
   }
   bool body_pending = req_has_body_ && !req_complete_;
-  e.close = e.close || !req_keep_alive_ || body_pending || is_connect_ || client_eof_;
+  e.close = e.close || !req_keep_alive_ || body_pending || is_connect_ || client_eof_ ||
+            close_after_response_;
   e.head = is_head_;
   if (e.next_hop.empty() && !target_.host.empty() && phase_ != Phase::kHead) {
     e.next_hop = target_.to_string();
   }
   const CauseInfo& info = cause_info(e.cause);
+  note_status(info.status);
+  ex_proxy_status_ = info.proxy_status;
+  if (static_cast<size_t>(e.cause) < w_.stats().errors_by_cause.size()) {
+    w_.mutable_stats().errors_by_cause[static_cast<size_t>(e.cause)].fetch_add(
+        1, std::memory_order_relaxed);
+  }
   GH_LOG_INFO("%s %s -> %d %s: %s", req_.method.c_str(), req_.target.c_str(), info.status,
               std::string(info.proxy_status).c_str(), e.details.c_str());
   std::string out;
@@ -1067,6 +1237,7 @@ void ClientConn::respond_error(ErrorDetails e) {
 
 // Both the request and its response are complete.
 void ClientConn::finish_exchange() {
+  log_exchange();
   uv_timer_stop(&up_timer_);
   if (up_) {
     bool reusable = !resp_extra_bytes_ && llhttp_should_keep_alive(&resp_parser_) &&
@@ -1126,6 +1297,7 @@ void ClientConn::start_upstream() {
     }
   }
   up_reused_ = false;
+  dns_start_ms_ = uv_now(w_.loop());
   // The callback never runs synchronously (Resolver contract).
   lookup_ = w_.resolver().resolve(target_.host, [this](const ResolveResult& r) { on_resolved(r); });
 }
@@ -1133,6 +1305,9 @@ void ClientConn::start_upstream() {
 void ClientConn::on_resolved(const ResolveResult& r) {
   lookup_ = 0;
   if (closing_) return;
+  WorkerStats& st = w_.mutable_stats();
+  (r.from_cache ? st.dns_cache_hits : st.dns_cache_misses).fetch_add(1, std::memory_order_relaxed);
+  st.dns_latency.observe(uv_now(w_.loop()) - dns_start_ms_);
   if (r.status != ResolveStatus::kOk) {
     ErrorDetails e;
     e.next_hop = key_;
@@ -1195,6 +1370,7 @@ void ClientConn::connect_next() {
   const sockaddr_storage& a = addrs_[addr_idx_];
   up_ = new UpstreamConn(w_, key_);
   w_.mutable_stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
+  connect_start_ms_ = uv_now(w_.loop());
   int r = up_->connect(reinterpret_cast<const sockaddr*>(&a), this);
   if (r != 0) {
     up_->close();
@@ -1215,6 +1391,7 @@ void ClientConn::on_upstream_connect(int status) {
   if (closing_) return;
   uv_timer_stop(&up_timer_);
   if (status == 0) {
+    w_.mutable_stats().connect_latency.observe(uv_now(w_.loop()) - connect_start_ms_);
     on_connected();
     return;
   }
@@ -1435,6 +1612,7 @@ void ClientConn::on_upstream_eof(int status) {
 
 void ClientConn::on_response_head() {
   resp_head_done_ = true;
+  note_status(resp_.status);
   uv_timer_stop(&up_timer_);
   idle_ms_ = static_cast<uint64_t>(cfg_->timeouts.idle.count());
   start_up_timer(idle_ms_);
@@ -1467,6 +1645,7 @@ void ClientConn::on_response_head() {
 
 void ClientConn::on_switching_protocols() {
   resp_head_done_ = true;
+  note_status(101);
   ResponseHead& r = resp_;
   ClientResponseOptions o;
   o.via_name = cfg_->server.name;
@@ -1503,7 +1682,9 @@ void ClientConn::enter_tunnel(bool connect) {
   uv_timer_stop(&timer_);
   uv_timer_stop(&up_timer_);
   client_pause_ &= ~kPauseRequestDone;
+  w_.mutable_stats().tunnels_total.fetch_add(1, std::memory_order_relaxed);
   if (connect) {
+    note_status(200);
     WriteBatch* b = w_.batches().acquire();
     b->append_copy("HTTP/1.1 200 Connection established\r\n\r\n");
     write_to_client(b);

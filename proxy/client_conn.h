@@ -36,6 +36,8 @@ class ClientConn final : private UpstreamHandler {
  public:
   static void accept(Worker& worker, uv_stream_t* server);
   void close();
+  // The worker is draining: close now if idle, else after the current exchange.
+  void drain();
 
  private:
   // Why client reads are stopped; reading resumes only when none is left.
@@ -72,6 +74,10 @@ class ClientConn final : private UpstreamHandler {
                      const HeaderList& extra = {});
   void respond_error(ErrorDetails e);
   bool via_has_our_name() const;
+  void refuse_over_limit();
+  void note_status(int status);
+  void log_exchange();
+  std::string pac_file() const;
   std::string allowed_methods() const;
   void answer_here();
 
@@ -151,6 +157,18 @@ class ClientConn final : private UpstreamHandler {
   bool discard_body_ = false;
   bool wants_upgrade_ = false;  // Upgrade forwarded; a 101 turns the exchange into a tunnel
   std::string request_id_;
+  std::string user_;  // authenticated proxy user, for the log
+
+  // Accounting for the access log and metrics.
+  bool ex_active_ = false;
+  bool ex_logged_ = false;
+  uint64_t ex_start_ms_ = 0;
+  uint64_t ex_bytes_in_ = 0;
+  uint64_t ex_bytes_out_ = 0;
+  int ex_status_ = 0;
+  std::string_view ex_proxy_status_;
+  uint64_t dns_start_ms_ = 0;
+  uint64_t connect_start_ms_ = 0;
   Authority target_;
   std::string origin_form_;
   std::string key_;

@@ -4,6 +4,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -75,8 +79,13 @@ std::string sockaddr_to_string(const sockaddr_storage& ss) {
   return std::string(buf) + ":" + std::to_string(port_of(ss));
 }
 
-Server::Server(std::shared_ptr<const Config> config)
-    : config_(std::move(config)), addresses_(std::make_shared<std::vector<sockaddr_storage>>()) {}
+Server::Server(std::shared_ptr<const Config> config, bool use_systemd_sockets)
+    : config_(std::move(config)),
+      use_systemd_sockets_(use_systemd_sockets),
+      addresses_(std::make_shared<std::vector<sockaddr_storage>>()),
+      access_log_(std::make_unique<AccessLog>(config_->log.access, config_->log.format)) {
+  shared_.access_log = access_log_.get();
+}
 
 Server::~Server() {
   stop();
@@ -95,36 +104,66 @@ bool Server::start(std::string* error) {
     *error = msg;
     return false;
   };
-  for (const auto& hp : config_->server.listen) {
-    sockaddr_storage addr;
-    if (!to_sockaddr(hp, &addr))
-      return fail("cannot listen on " + hp.to_string() + ": not an IP address");
-    for (unsigned w = 0; w < n; ++w) {
-      std::string err;
-      int fd = bind_socket(addr, &err);
-      if (fd < 0) return fail(err);
-      fds[w].push_back(fd);
-      if (w == 0) {
-        // Port 0: every other worker joins the port the kernel chose for the first.
-        socklen_t len = sizeof addr;
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-        addresses_->push_back(addr);
+  int passed = use_systemd_sockets_ ? sd_listen_fds(1) : 0;
+  if (passed < 0) return fail(std::string("sd_listen_fds: ") + strerror(-passed));
+  if (passed > 0) {
+    // Socket activation: every worker listens on its own duplicate of each passed socket.
+    for (int i = 0; i < passed; ++i) {
+      int fd = SD_LISTEN_FDS_START + i;
+      if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+        return fail("systemd passed descriptor " + std::to_string(fd) +
+                    " that is not a listening TCP socket");
+      }
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+      addresses_->push_back(addr);
+      int flags = fcntl(fd, F_GETFL);
+      fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+      for (unsigned w = 0; w < n; ++w) {
+        int dup = w == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dup < 0) return fail(std::string("dup: ") + strerror(errno));
+        fds[w].push_back(dup);
+      }
+    }
+  } else {
+    for (const auto& hp : config_->server.listen) {
+      sockaddr_storage addr;
+      if (!to_sockaddr(hp, &addr)) {
+        return fail("cannot listen on " + hp.to_string() + ": not an IP address");
+      }
+      for (unsigned w = 0; w < n; ++w) {
+        std::string err;
+        int fd = bind_socket(addr, &err);
+        if (fd < 0) return fail(err);
+        fds[w].push_back(fd);
+        if (w == 0) {
+          // Port 0: every other worker joins the port the kernel chose for the first.
+          socklen_t len = sizeof addr;
+          getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+          addresses_->push_back(addr);
+        }
       }
     }
   }
   for (unsigned w = 0; w < n; ++w) {
-    auto worker = std::make_unique<Worker>(w, config_, std::move(fds[w]), addresses_);
+    workers_.push_back(
+        std::make_unique<Worker>(w, config_, std::move(fds[w]), addresses_, &shared_));
     fds[w].clear();
-    int r = worker->start();
+    shared_.stats.push_back(&workers_.back()->stats());
+  }
+  for (unsigned w = 0; w < n; ++w) {
+    int r = workers_[w]->start();
     if (r != 0) {
       stop();
       return fail(std::string("worker ") + std::to_string(w) +
                   " failed to start: " + uv_strerror(r));
     }
-    workers_.push_back(std::move(worker));
   }
   for (const auto& a : *addresses_) {
-    GH_LOG_INFO("listening on %s (%u workers)", sockaddr_to_string(a).c_str(), n);
+    GH_LOG_INFO("listening on %s (%u workers%s)", sockaddr_to_string(a).c_str(), n,
+                passed > 0 ? ", socket from systemd" : "");
   }
   return true;
 }
@@ -132,6 +171,43 @@ bool Server::start(std::string* error) {
 void Server::stop() {
   for (auto& w : workers_) w->stop();
   workers_.clear();
+  shared_.stats.clear();
+}
+
+void Server::drain() {
+  shared_.draining = true;
+  for (auto& w : workers_) w->drain(config_->server.drain_timeout);
+}
+
+void Server::wait() {
+  for (auto& w : workers_) w->join();
+}
+
+void Server::reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings) {
+  const Config& old = *config_;
+  if (!(config->server.listen == old.server.listen)) {
+    warnings->push_back("server.listen changed: the new addresses apply after a restart");
+  }
+  if (config->server.workers != old.server.workers) {
+    warnings->push_back("server.workers changed: applies after a restart");
+  }
+  if (!(config->resolver == old.resolver) || config->timeouts.dns != old.timeouts.dns) {
+    warnings->push_back("[resolver] and timeouts.dns changes apply after a restart");
+  }
+  config_ = std::move(config);
+  access_log_->reconfigure(config_->log.access, config_->log.format);
+  for (auto& w : workers_) w->reload(config_);
+  shared_.config_reloads.fetch_add(1);
+}
+
+void Server::reopen_logs() {
+  access_log_->reopen();
+}
+
+std::vector<uint64_t> Server::heartbeats() const {
+  std::vector<uint64_t> out;
+  for (const auto& w : workers_) out.push_back(w->heartbeat());
+  return out;
 }
 
 uint16_t Server::port(size_t i) const {

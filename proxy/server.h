@@ -30,7 +30,9 @@ struct ServerStats {
 
 class Server {
  public:
-  explicit Server(std::shared_ptr<const Config> config);
+  // With use_systemd_sockets, sockets passed by systemd (sd_listen_fds) replace
+  // server.listen when there are any.
+  explicit Server(std::shared_ptr<const Config> config, bool use_systemd_sockets = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -41,7 +43,21 @@ class Server {
   bool start(std::string* error);
   // Closes listeners and connections and joins the workers.
   void stop();
-
+  // Stops accepting and lets open exchanges finish, up to server.drain_timeout.
+  void drain();
+  // Waits until every worker has finished (after drain() or stop()).
+  void wait();
+  // Applies a new configuration to new connections. Settings that need a restart
+  // (server.listen, server.workers, [resolver]) keep their old values; a warning per
+  // ignored change is appended to *warnings.
+  void reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings);
+  void reopen_logs();
+  void note_reload_failure() { shared_.config_reload_failures.fetch_add(1); }
+  bool draining() const { return shared_.draining.load(); }
+  // Sum of every worker's heartbeat: increases while every loop turns.
+  std::vector<uint64_t> heartbeats() const;
+  AccessLog& access_log() { return *access_log_; }
+  std::string render_metrics() const { return shared_.render_metrics(); }
   // Actual bound addresses, in listen order.
   const std::vector<sockaddr_storage>& addresses() const { return *addresses_; }
   uint16_t port(size_t i = 0) const;
@@ -50,7 +66,10 @@ class Server {
 
  private:
   std::shared_ptr<const Config> config_;
+  bool use_systemd_sockets_;
   std::shared_ptr<std::vector<sockaddr_storage>> addresses_;
+  std::unique_ptr<AccessLog> access_log_;
+  SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -40,12 +40,24 @@ bool same_address(const sockaddr* a, const sockaddr_storage& b) {
 
 }  // namespace
 
+std::string SharedState::render_metrics() const {
+  ProcessInfo info;
+  info.draining = draining.load();
+  info.workers = static_cast<unsigned>(stats.size());
+  info.config_reloads = config_reloads.load();
+  info.config_reload_failures = config_reload_failures.load();
+  info.access_log_dropped = access_log ? access_log->dropped() : 0;
+  return gatehouse::render_metrics(stats, info);
+}
+
 Worker::Worker(unsigned index, std::shared_ptr<const Config> config, std::vector<int> listen_fds,
-               std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs)
+               std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs,
+               SharedState* shared)
     : index_(index),
       config_(std::move(config)),
       listen_fds_(std::move(listen_fds)),
-      listen_addrs_(std::move(listen_addrs)) {
+      listen_addrs_(std::move(listen_addrs)),
+      shared_(shared) {
   std::random_device rd;
   id_tag_ = rd();
 }
@@ -71,6 +83,29 @@ void Worker::stop() {
   thread_.join();
 }
 
+void Worker::drain(std::chrono::milliseconds deadline) {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    drain_requested_ = true;
+    drain_deadline_ = deadline;
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::reload(std::shared_ptr<const Config> config) {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    pending_config_ = std::move(config);
+  }
+  uv_async_send(&async_);
+}
+
 void Worker::run(std::promise<int>* ready) {
   int r = uv_loop_init(&loop_);
   if (r != 0) {
@@ -79,6 +114,11 @@ void Worker::run(std::promise<int>* ready) {
   }
   uv_async_init(&loop_, &async_, on_async);
   async_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uv_timer_start(&tick_, on_tick, 0, 1000);
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
 
   const Config& cfg = *config_;
   ResolverOptions ro;
@@ -118,15 +158,61 @@ void Worker::run(std::promise<int>* ready) {
 
 void Worker::on_async(uv_async_t* a) {
   auto* self = static_cast<Worker*>(a->data);
-  if (self->stop_requested_) self->shutdown_loop();
+  if (self->stop_requested_) {
+    self->shutdown_loop();
+    return;
+  }
+  std::shared_ptr<const Config> next;
+  bool drain = false;
+  {
+    std::lock_guard<std::mutex> lock(self->control_mu_);
+    next = std::move(self->pending_config_);
+    self->pending_config_.reset();
+    drain = self->drain_requested_;
+  }
+  if (next) self->config_ = std::move(next);
+  if (drain) self->begin_drain();
+}
+
+void Worker::on_tick(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  self->heartbeat_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::begin_drain() {
+  if (draining_ || stopping_) return;
+  draining_ = true;
+  for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+  listeners_closed_ = true;
+  std::chrono::milliseconds deadline;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    deadline = drain_deadline_;
+  }
+  uv_timer_start(&drain_timer_, on_drain_deadline, static_cast<uint64_t>(deadline.count()), 0);
+  auto conns = conns_;
+  for (ClientConn* c : conns) c->drain();
+  if (conns_.empty()) shutdown_loop();
+}
+
+void Worker::on_drain_deadline(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (!self->conns_.empty()) {
+    GH_LOG_WARN("worker %u: drain timeout reached, closing %zu connection(s)", self->index_,
+                self->conns_.size());
+  }
+  self->shutdown_loop();
 }
 
 void Worker::shutdown_loop() {
   if (stopping_) return;
   stopping_ = true;
-  for (auto& l : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+  if (!listeners_closed_) {
+    for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+    listeners_closed_ = true;
   }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   auto conns = conns_;  // close() removes from conns_
   for (ClientConn* c : conns) c->close();
   if (pool_) pool_->close_all();
@@ -137,7 +223,17 @@ void Worker::shutdown_loop() {
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* l = static_cast<Listener*>(server->data);
   Worker* self = l->worker;
-  if (status < 0 || self->stopping_) return;
+  if (status < 0) {
+    // EMFILE/ENFILE: libuv already accepted and closed the pending connection with its
+    // reserve descriptor, so this does not spin; say so, at most once a second.
+    uint64_t now = uv_now(&self->loop_);
+    if (now - self->last_accept_error_ms_ >= 1000) {
+      self->last_accept_error_ms_ = now;
+      GH_LOG_WARN("worker %u: accept failed: %s", self->index_, uv_strerror(status));
+    }
+    return;
+  }
+  if (self->stopping_ || self->draining_) return;
   ClientConn::accept(*self, server);
 }
 
@@ -145,6 +241,7 @@ void Worker::add_conn(ClientConn* c) {
   conns_.push_back(c);
   stats_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   stats_.connections_active.fetch_add(1, std::memory_order_relaxed);
+  shared_->active_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Worker::remove_conn(ClientConn* c) {
@@ -153,7 +250,9 @@ void Worker::remove_conn(ClientConn* c) {
     *it = conns_.back();
     conns_.pop_back();
     stats_.connections_active.fetch_sub(1, std::memory_order_relaxed);
+    shared_->active_connections.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (draining_ && conns_.empty()) shutdown_loop();
 }
 
 bool Worker::is_own_listener(const sockaddr* addr) const {

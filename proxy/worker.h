@@ -11,14 +11,18 @@
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/access_log.h"
 #include "proxy/buffers.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream_conn.h"
 #include "resolver/resolver.h"
 
@@ -26,31 +30,37 @@ namespace gatehouse {
 
 class ClientConn;
 
-// Counters readable from any thread (relaxed atomics).
-struct WorkerStats {
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_active{0};
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> upstream_connects{0};
-  std::atomic<uint64_t> upstream_reuses{0};
-  std::atomic<uint64_t> upstream_retries{0};
-  std::atomic<uint64_t> tunnels_active{0};
-  std::atomic<uint64_t> backpressure_pauses{0};  // times a reader was stopped for a full peer
-  std::atomic<uint64_t> chunks_outstanding{0};
-  std::atomic<uint64_t> chunks_peak{0};
+// State shared by the Server and all its workers. Owned by the Server, outlives workers.
+struct SharedState {
+  std::atomic<uint64_t> active_connections{0};  // over all workers
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> config_reloads{0};
+  std::atomic<uint64_t> config_reload_failures{0};
+  AccessLog* access_log = nullptr;
+  std::vector<const WorkerStats*> stats;  // every worker's, filled before any starts
+  std::string render_metrics() const;
 };
 
 class Worker {
  public:
   Worker(unsigned index, std::shared_ptr<const Config> config, std::vector<int> listen_fds,
-         std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs);
+         std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs, SharedState* shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // Starts the thread; returns once the loop is listening (0) or failed (libuv error).
   int start();
+  // Closes everything at once and joins the thread.
   void stop();
+  // Stops accepting; open exchanges finish (answers carry Connection: close), idle
+  // connections close; after `deadline` whatever is left is closed. join() waits.
+  void drain(std::chrono::milliseconds deadline);
+  void join();
+  // New connections use `config` from now on; open ones keep theirs. Thread-safe.
+  void reload(std::shared_ptr<const Config> config);
+  // Increases every second while the loop turns (for the systemd watchdog).
+  uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
   const WorkerStats& stats() const { return stats_; }
   unsigned index() const { return index_; }
 
@@ -62,6 +72,8 @@ class Worker {
   UpstreamPool& pool() { return *pool_; }
   const std::shared_ptr<const Config>& config() const { return config_; }
   WorkerStats& mutable_stats() { return stats_; }
+  SharedState& shared() { return *shared_; }
+  bool draining() const { return draining_; }
   void add_conn(ClientConn* c);
   void remove_conn(ClientConn* c);
   // True when `addr` (with port) is one of this process's listening sockets.
@@ -80,6 +92,9 @@ class Worker {
   void shutdown_loop();
   static void on_connection(uv_stream_t* server, int status);
   static void on_async(uv_async_t* a);
+  static void on_tick(uv_timer_t* t);
+  static void on_drain_deadline(uv_timer_t* t);
+  void begin_drain();
 
   unsigned index_;
   std::shared_ptr<const Config> config_;
@@ -87,6 +102,17 @@ class Worker {
   std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs_;
   uv_loop_t loop_;
   uv_async_t async_;
+  uv_timer_t tick_;
+  uv_timer_t drain_timer_;
+  SharedState* shared_;
+  std::mutex control_mu_;  // guards the requests below, set by other threads
+  std::shared_ptr<const Config> pending_config_;
+  bool drain_requested_ = false;
+  std::chrono::milliseconds drain_deadline_{0};
+  bool draining_ = false;
+  bool listeners_closed_ = false;
+  uint64_t last_accept_error_ms_ = 0;
+  std::atomic<uint64_t> heartbeat_{0};
   std::vector<std::unique_ptr<Listener>> listeners_;
   BufferPool chunks_;
   BatchPool batches_{chunks_};

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <string>
 
 #include "tests/support/dns_server.h"
@@ -123,12 +124,32 @@ TEST_CASE("environment overrides apply and SIGTERM stops the proxy cleanly", "[e
   CHECK_THAT(proxy.stderr_text(), Catch::Contains("stopped"));
 }
 
-TEST_CASE("SIGHUP does not stop the proxy", "[e2e][cli]") {
+TEST_CASE("SIGHUP reloads the configuration; a bad one keeps the old", "[e2e][cli]") {
+  TestOrigin origin([](const OriginRequest&, OriginConnection& c) {
+    c.write(TestOrigin::response(200, "reached"));
+  });
+  std::string origin_url = "http://127.0.0.1:" + std::to_string(origin.port()) + "/";
   TempFile cfg(test_config());
   ProxyProcess proxy({"--config", cfg.path()});
   REQUIRE(proxy.port() != 0);
+  auto fetch = [&] {
+    return run_command({"curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                        "-x", proxy_url(proxy), origin_url});
+  };
+  CHECK(fetch().out == "200");
+
+  // A broken file: the proxy says why and keeps serving with what it had.
+  { std::ofstream(cfg.path()) << "[server]\nworkers = \"two\"\n"; }
   proxy.send_signal(SIGHUP);
-  CHECK(proxy.wait_for_stderr("SIGHUP received", std::chrono::seconds(5)));
-  auto health = run_command({"curl", "-sS", "--max-time", "5", proxy_url(proxy) + "/healthz"});
-  CHECK(health.out == "ok\n");
+  CHECK(proxy.wait_for_stderr("reload refused", std::chrono::seconds(5)));
+  CHECK_THAT(proxy.stderr_text(), Catch::Contains(cfg.path() + ":2:"));
+  CHECK(fetch().out == "200");
+
+  // A valid change applies to new connections: maintenance mode now answers 503.
+  std::ofstream(cfg.path())
+      << "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\nmaintenance = true\n\n"
+         "[access]\ndeny_destination_ips = []\n";
+  proxy.send_signal(SIGHUP);
+  CHECK(proxy.wait_for_stderr("configuration reloaded", std::chrono::seconds(5)));
+  CHECK(fetch().out == "503");
 }

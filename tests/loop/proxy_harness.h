@@ -26,6 +26,7 @@ class ProxyHarness {
     c.access.deny_destination_ips.clear();  // the test origins live on loopback
     c.resolver.servers = {{"127.0.0.1", dns.port()}};
     c.timeouts.dns = std::chrono::seconds(3);
+    c.log.access = "off";  // tests that read the access log turn it on
     if (tweak) tweak(c);
     server = std::make_unique<Server>(std::make_shared<const Config>(c));
     std::string error;
