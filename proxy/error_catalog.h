@@ -1,8 +1,13 @@
 // The error catalogue: the one table that maps each failure cause to its status code,
-// reason phrase and RFC 9209 Proxy-Status error type. Call sites name a Cause; nobody
-// writes a status number for a locally generated answer anywhere else.
+// reason phrase, RFC 9209 Proxy-Status error type, title and the hints shown to the user
+// and to the administrator. Call sites name a Cause; nobody writes a status number for a
+// locally generated answer anywhere else.
+//
+// Everything here is pure and thread-safe: the table is constant, and the functions only
+// read their arguments. The bodies themselves are rendered by proxy/error_page.{h,cc}.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,15 +52,37 @@ enum class Cause {
   kInternal,                 // a bug
 };
 
+// What ErrorDetails::limit counts, for the causes that report a configured limit.
+enum class LimitUnit {
+  kNone,
+  kBytes,
+  kMilliseconds,  // durations are passed in milliseconds and shown as "30s", "250ms"
+  kRedirects,
+  kConnections,
+};
+
 struct CauseInfo {
   int status;
-  std::string_view proxy_status;  // RFC 9209 error type; empty = no error parameter
-  std::string_view title;         // short human title of this cause
+  std::string_view proxy_status;        // RFC 9209 error type; empty = no error parameter
+  std::string_view title;               // short human title of this cause
+  std::string_view name;                // stable machine name ("dns_error"): problem type URI, logs
+  std::string_view user_hint;           // what the person who sent the request can do
+  std::string_view admin_hint;          // what the operator of the proxy can do
+  std::string_view limit_setting = {};  // config key reported with ErrorDetails::limit; "" = none
+  LimitUnit limit_unit = LimitUnit::kNone;
 };
 
 const CauseInfo& cause_info(Cause cause);
 // The RFC 9110 reason phrase for a status code (class default for unknown codes).
 std::string_view reason_phrase(int status);
+// What a status code means, in a sentence or two (class default for unknown codes).
+std::string_view status_meaning(int status);
+// A short explanation of a DNS rcode ("NXDOMAIN" -> "the name does not exist"); "" if unknown.
+std::string_view rcode_meaning(std::string_view rcode);
+// Every status code the catalogue can produce, ascending, each once.
+const std::vector<int>& generated_statuses();
+
+class ErrorPages;  // proxy/error_page.h
 
 struct ErrorDetails {
   Cause cause = Cause::kInternal;
@@ -66,6 +93,17 @@ struct ErrorDetails {
   bool close = false;       // add "Connection: close"
   bool head = false;        // a HEAD request: headers only
   HeaderList extra;         // Allow, Retry-After, Proxy-Authenticate, ...
+
+  // Request facts for the body. All optional; an empty value is simply not shown.
+  std::string accept;              // the request's Accept field value, "" if none
+  std::string method;              // request method as received
+  std::string url;                 // request-target as received (userinfo is stripped for display)
+  std::string request_id;          // also sent as X-Request-Id
+  std::string client_address;      // the peer address as the proxy saw it
+  std::vector<std::string> chain;  // redirect chain for kRedirectLoop, oldest first
+  uint64_t limit = 0;  // the configured limit that fired (unit: cause_info().limit_unit)
+  const ErrorPages* pages = nullptr;  // operator templates; nullptr = built-in pages only
+  std::string contact;                // errors.contact
 };
 
 // RFC 8941 sf-string: quotes and backslashes escaped, non-printable bytes dropped.
@@ -75,7 +113,11 @@ std::string proxy_status_value(std::string_view proxy_name, const ErrorDetails& 
 // IMF-fixdate for `t` (seconds since the epoch).
 std::string http_date(long t);
 
-// Appends a complete response (head and body) for this error.
+// Appends a complete response (head and, unless e.head, body) for this error: status line,
+// Date, Content-Type, Content-Length, Cache-Control: no-store, Vary: Accept, Proxy-Status,
+// X-Request-Id, e.extra, Connection: close. The body format follows e.accept; an operator
+// template from e.pages replaces the built-in body when one exists for the status and format.
+// Defined in error_page.cc.
 void build_error_response(const ErrorDetails& e, std::string_view proxy_name, std::string& out);
 
 }  // namespace gatehouse
