@@ -84,8 +84,14 @@ void on_hup(uv_signal_t* h, int) {
   auto next =
       std::make_shared<const gatehouse::Config>(std::get<gatehouse::Config>(std::move(loaded)));
   std::vector<std::string> warnings;
-  c->server->reload(next, &warnings);
+  std::string error;
+  bool applied = c->server->reload(next, &warnings, &error);
   for (const auto& w : warnings) GH_LOG_WARN("reload: %s", w.c_str());
+  if (!applied) {
+    GH_LOG_ERROR("reload refused, keeping the running configuration: %s", error.c_str());
+    sd_notify(0, "READY=1\nSTATUS=reload failed; running the previous configuration");
+    return;
+  }
   GH_LOG_INFO("configuration reloaded from %s",
               c->config_path.empty() ? "built-in defaults" : c->config_path.c_str());
   sd_notify(0, "READY=1\nSTATUS=serving");

@@ -246,6 +246,7 @@ struct ClientCallbacks {
       }
       return 0;
     }
+    if (!c->response_allowed()) return -1;  // answered by the proxy instead
     c->on_response_head();
     bool no_body = c->is_head_ || status == 204 || status == 304;
     return no_body ? 1 : 0;
@@ -351,7 +352,96 @@ const llhttp_settings_t kResponseSettings = {
 // ---------------------------------------------------------------------------------------
 // Life cycle
 
-ClientConn::ClientConn(Worker& worker) : w_(worker), cfg_(worker.config()) {}
+ClientConn::ClientConn(Worker& worker)
+    : w_(worker), policy_(worker.policy()), cfg_(policy_->config) {}
+
+std::string ClientConn::redirect_key() const {
+  return RedirectTracker::client_key(address_text(peer_), user_);
+}
+
+uint64_t ClientConn::limit_for(Cause cause) const {
+  const Config& c = *cfg_;
+  switch (cause) {
+    case Cause::kUriTooLong:
+      return c.limits.max_uri_bytes;
+    case Cause::kHeadersTooLarge:
+    case Cause::kResponseHeadersTooLarge:
+      return c.limits.max_header_bytes;
+    case Cause::kBodyTooLarge:
+      return c.limits.max_request_body_bytes;
+    case Cause::kRequestTimeout:
+      return static_cast<uint64_t>(c.timeouts.client_header.count());
+    case Cause::kDnsTimeout:
+      return static_cast<uint64_t>(c.timeouts.dns.count());
+    case Cause::kConnectTimeout:
+      return static_cast<uint64_t>(c.timeouts.connect.count());
+    case Cause::kResponseTimeout:
+      return static_cast<uint64_t>(c.timeouts.response_header.count());
+    case Cause::kRedirectLoop:
+      return c.redirects.max_chain;
+    case Cause::kConnectionLimit:
+      return c.limits.max_connections;
+    default:
+      return 0;
+  }
+}
+
+bool ClientConn::destination_allowed() {
+  RuleDecision d = policy_->destinations.check(target_.host);
+  if (d.allowed) return true;
+  ErrorDetails e;
+  e.cause = Cause::kDestinationDenied;
+  e.details = "Requests to " + target_.host + " are refused by " + d.rule + ".";
+  respond_error(std::move(e));
+  return false;
+}
+
+// Called with the upstream's final response head parsed; false when the proxy answers
+// instead (a blocked media type, a redirect chain over the limit). The refusal is
+// delivered once the parser has returned.
+bool ClientConn::response_allowed() {
+  int status = resp_.status;
+  bool has_body = !(is_head_ || status == 204 || status == 304);
+  if (has_body) {
+    const std::string* ct = find_field(resp_.headers, "content-type");
+    if (auto why = policy_->mime.blocked_response(ct ? *ct : std::string())) {
+      w_.mutable_stats().mime_blocked.fetch_add(1, std::memory_order_relaxed);
+      ErrorDetails e;
+      e.cause = Cause::kResponseTypeBlocked;
+      e.received_status = status;
+      e.next_hop = key_;
+      e.details = "The response from " + key_ + " has a blocked type: " + *why + ".";
+      resp_refusal_ = std::move(e);
+      return false;
+    }
+  }
+  const std::string* location = find_field(resp_.headers, "location");
+  std::lock_guard<std::mutex> lock(w_.shared().redirects_mu);
+  RedirectTracker& tracker = *w_.shared().redirects;
+  if (is_redirect_status(status) && location) {
+    w_.mutable_stats().redirects_seen.fetch_add(1, std::memory_order_relaxed);
+    std::string url = "http://" + target_.to_string(80) + origin_form_;
+    RedirectDecision d = tracker.on_redirect(redirect_key(), url, resolve_location(url, *location));
+    if (d.cut) {
+      w_.mutable_stats().redirect_chains_cut.fetch_add(1, std::memory_order_relaxed);
+      ErrorDetails e;
+      e.cause = Cause::kRedirectLoop;
+      e.received_status = status;
+      e.next_hop = key_;
+      e.chain = std::move(d.chain);
+      e.details = "The redirect chain reached " + std::to_string(d.hops) +
+                  " hops, more than redirects.max_chain (" +
+                  std::to_string(cfg_->redirects.max_chain) + ")" +
+                  (d.omitted ? " (" + std::to_string(d.omitted) + " early URLs not shown)" : "") +
+                  ".";
+      resp_refusal_ = std::move(e);
+      return false;
+    }
+  } else {
+    tracker.on_final(redirect_key(), "http://" + target_.to_string(80) + origin_form_);
+  }
+  return true;
+}
 
 void ClientConn::accept(Worker& worker, uv_stream_t* server) {
   auto* c = new ClientConn(worker);
@@ -440,6 +530,10 @@ void ClientConn::close() {
   pend_chunk_ = nullptr;
   pend_len_ = 0;
   w_.remove_conn(this);
+  if (auth_id_) {
+    w_.authenticator().cancel(auth_id_);
+    auth_id_ = 0;
+  }
   uv_close(as_handle(&tcp_), ClientCallbacks::on_close);
   uv_close(as_handle(&timer_), ClientCallbacks::on_close);
   uv_close(as_handle(&up_timer_), ClientCallbacks::on_close);
@@ -667,7 +761,6 @@ void ClientConn::on_request_head() {
   ex_active_ = true;
   if (ex_start_ms_ == 0) ex_start_ms_ = uv_now(w_.loop());
   w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
-  const Config& cfg = *cfg_;
   is_connect_ = req_.method == "CONNECT";
   is_head_ = req_.method == "HEAD";
   // A protocol upgrade (WebSocket, h2c, ...) is forwarded for bodiless requests; on a 101
@@ -752,6 +845,45 @@ void ClientConn::on_request_head() {
     e.close = true;
     return respond_error(std::move(e));
   }
+  // Proxy authentication, for everything but requests to the proxy itself (health checks
+  // and metrics scrapers must not need the users' password file). Verification runs on
+  // the thread pool; the parser stays paused meanwhile.
+  bool for_us = !req_.target.empty() && (req_.target.front() == '/' || req_.target == "*");
+  if (policy_->users && !for_us) {
+    const std::string* creds = find_field(req_.headers, "proxy-authorization");
+    auth_id_ = w_.authenticator().check(creds ? *creds : std::string(), address_text(peer_),
+                                        [this](AuthResult r) { on_authenticated(std::move(r)); });
+    return;
+  }
+  on_request_allowed();
+}
+
+void ClientConn::on_authenticated(AuthResult r) {
+  auth_id_ = 0;
+  if (closing_) return;
+  if (r.status == AuthStatus::kOk) {
+    user_ = r.user;
+    return on_request_allowed();
+  }
+  w_.mutable_stats().auth_failures.fetch_add(1, std::memory_order_relaxed);
+  if (!r.detail.empty()) {
+    GH_LOG_INFO("proxy authentication failed for %s: %s", address_text(peer_).c_str(),
+                r.detail.c_str());
+  }
+  ErrorDetails e;
+  e.cause = Cause::kProxyAuthRequired;
+  e.details = r.status == AuthStatus::kMissing
+                  ? "This proxy needs a user name and password (Proxy-Authorization), and the "
+                    "request had none."
+                  : "The credentials in Proxy-Authorization were not accepted.";
+  std::string realm = cfg_->auth.realm;
+  e.extra.push_back({"Proxy-Authenticate", "Basic realm=\"" + realm + "\", charset=\"UTF-8\""});
+  respond_error(std::move(e));
+}
+
+// The request may use the proxy: method, target and destination checks follow.
+void ClientConn::on_request_allowed() {
+  const Config& cfg = *cfg_;
   for (const auto& m : cfg.access.disabled_methods) {
     if (m == req_.method) {
       ErrorDetails e;
@@ -822,6 +954,7 @@ void ClientConn::on_request_head() {
       e.close = true;
       return respond_error(std::move(e));
     }
+    if (!destination_allowed()) return;
     if (cfg.server.maintenance) {
       ErrorDetails e;
       e.cause = Cause::kMaintenance;
@@ -890,6 +1023,22 @@ void ClientConn::on_request_head() {
   }
   target_ = u.uri.authority;
   origin_form_ = u.uri.path_and_query;
+  if (!destination_allowed()) return;
+  if (req_has_body_) {
+    const std::string* ct = find_field(req_.headers, "content-type");
+    if (auto why = policy_->mime.blocked_request(ct ? *ct : std::string())) {
+      w_.mutable_stats().mime_blocked.fetch_add(1, std::memory_order_relaxed);
+      ErrorDetails e;
+      e.cause = Cause::kRequestTypeBlocked;
+      e.details = "The request body's type is not allowed: " + *why + ".";
+      e.close = true;
+      return respond_error(std::move(e));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(w_.shared().redirects_mu);
+    w_.shared().redirects->on_request(redirect_key(), req_.target);
+  }
   start_upstream();
 }
 
@@ -1206,6 +1355,14 @@ void ClientConn::respond_error(ErrorDetails e) {
     to_up_ = nullptr;
   }
   bool body_pending = req_has_body_ && !req_complete_;
+  if (const std::string* accept = find_field(req_.headers, "accept")) e.accept = *accept;
+  e.method = req_.method;
+  e.url = req_.target;
+  e.request_id = request_id_.empty() ? w_.next_request_id() : request_id_;
+  e.client_address = address_text(peer_);
+  e.contact = cfg_->errors.contact;
+  e.pages = policy_->pages.get();
+  if (e.limit == 0) e.limit = limit_for(e.cause);
   e.close = e.close || !req_keep_alive_ || body_pending || is_connect_ || client_eof_ ||
             close_after_response_;
   e.head = is_head_;
@@ -1539,6 +1696,11 @@ void ClientConn::on_upstream_read(Chunk* chunk, const char* data, ssize_t nread)
   if (err == HPE_PAUSED) {
     on_response_complete();
     return;
+  }
+  if (resp_refusal_) {
+    ErrorDetails e = std::move(*resp_refusal_);
+    resp_refusal_.reset();
+    return respond_error(std::move(e));
   }
   // Parse error.
   if (resp_head_done_) {

@@ -17,13 +17,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/authenticator.h"
 #include "proxy/buffers.h"
 #include "proxy/error_catalog.h"
 #include "proxy/http_head.h"
+#include "proxy/policy.h"
 #include "proxy/upstream_conn.h"
 #include "proxy/uri.h"
 #include "resolver/resolver.h"
@@ -58,6 +61,12 @@ class ClientConn final : private UpstreamHandler {
   void drive();
   void execute_pending();
   void on_request_head();
+  void on_authenticated(AuthResult r);
+  void on_request_allowed();
+  bool destination_allowed();
+  bool response_allowed();
+  std::string redirect_key() const;
+  uint64_t limit_for(Cause cause) const;
   void on_request_complete();
   void on_parse_error(llhttp_errno_t err);
   bool method_looks_like_token() const;
@@ -107,7 +116,10 @@ class ClientConn final : private UpstreamHandler {
   friend struct ClientCallbacks;
 
   Worker& w_;
+  std::shared_ptr<const Policy> policy_;  // this connection's snapshot; a reload swaps the worker's
   std::shared_ptr<const Config> cfg_;
+  uint64_t auth_id_ = 0;  // a verification in flight
+  std::optional<ErrorDetails> resp_refusal_;
   uv_tcp_t tcp_;
   uv_timer_t timer_;     // client header / keep-alive idle
   uv_timer_t up_timer_;  // connect / response head / body and tunnel idle

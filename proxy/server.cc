@@ -85,6 +85,7 @@ Server::Server(std::shared_ptr<const Config> config, bool use_systemd_sockets)
       addresses_(std::make_shared<std::vector<sockaddr_storage>>()),
       access_log_(std::make_unique<AccessLog>(config_->log.access, config_->log.format)) {
   shared_.access_log = access_log_.get();
+  shared_.redirects = std::make_unique<RedirectTracker>(config_->redirects);
 }
 
 Server::~Server() {
@@ -104,6 +105,11 @@ bool Server::start(std::string* error) {
     *error = msg;
     return false;
   };
+  std::vector<std::string> warnings;
+  std::string policy_error;
+  policy_ = Policy::build(config_, &warnings, &policy_error);
+  for (const auto& w : warnings) GH_LOG_WARN("%s", w.c_str());
+  if (!policy_) return fail(policy_error);
   int passed = use_systemd_sockets_ ? sd_listen_fds(1) : 0;
   if (passed < 0) return fail(std::string("sd_listen_fds: ") + strerror(-passed));
   if (passed > 0) {
@@ -149,7 +155,7 @@ bool Server::start(std::string* error) {
   }
   for (unsigned w = 0; w < n; ++w) {
     workers_.push_back(
-        std::make_unique<Worker>(w, config_, std::move(fds[w]), addresses_, &shared_));
+        std::make_unique<Worker>(w, policy_, std::move(fds[w]), addresses_, &shared_));
     fds[w].clear();
     shared_.stats.push_back(&workers_.back()->stats());
   }
@@ -183,7 +189,13 @@ void Server::wait() {
   for (auto& w : workers_) w->join();
 }
 
-void Server::reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings) {
+bool Server::reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings,
+                    std::string* error) {
+  auto policy = Policy::build(config, warnings, error);
+  if (!policy) {
+    shared_.config_reload_failures.fetch_add(1);
+    return false;
+  }
   const Config& old = *config_;
   if (!(config->server.listen == old.server.listen)) {
     warnings->push_back("server.listen changed: the new addresses apply after a restart");
@@ -195,9 +207,15 @@ void Server::reload(std::shared_ptr<const Config> config, std::vector<std::strin
     warnings->push_back("[resolver] and timeouts.dns changes apply after a restart");
   }
   config_ = std::move(config);
+  policy_ = policy;
   access_log_->reconfigure(config_->log.access, config_->log.format);
-  for (auto& w : workers_) w->reload(config_);
+  {
+    std::lock_guard<std::mutex> lock(shared_.redirects_mu);
+    shared_.redirects->set_limits(config_->redirects);
+  }
+  for (auto& w : workers_) w->reload(policy_);
   shared_.config_reloads.fetch_add(1);
+  return true;
 }
 
 void Server::reopen_logs() {

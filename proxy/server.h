@@ -50,7 +50,10 @@ class Server {
   // Applies a new configuration to new connections. Settings that need a restart
   // (server.listen, server.workers, [resolver]) keep their old values; a warning per
   // ignored change is appended to *warnings.
-  void reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings);
+  // Returns false (and keeps the running policy) when the new one cannot be built, e.g.
+  // an unusable htpasswd file; *error says why.
+  bool reload(std::shared_ptr<const Config> config, std::vector<std::string>* warnings,
+              std::string* error);
   void reopen_logs();
   void note_reload_failure() { shared_.config_reload_failures.fetch_add(1); }
   bool draining() const { return shared_.draining.load(); }
@@ -66,6 +69,7 @@ class Server {
 
  private:
   std::shared_ptr<const Config> config_;
+  std::shared_ptr<const Policy> policy_;
   bool use_systemd_sockets_;
   std::shared_ptr<std::vector<sockaddr_storage>> addresses_;
   std::unique_ptr<AccessLog> access_log_;

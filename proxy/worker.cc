@@ -50,11 +50,11 @@ std::string SharedState::render_metrics() const {
   return gatehouse::render_metrics(stats, info);
 }
 
-Worker::Worker(unsigned index, std::shared_ptr<const Config> config, std::vector<int> listen_fds,
+Worker::Worker(unsigned index, std::shared_ptr<const Policy> policy, std::vector<int> listen_fds,
                std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs,
                SharedState* shared)
     : index_(index),
-      config_(std::move(config)),
+      policy_(std::move(policy)),
       listen_fds_(std::move(listen_fds)),
       listen_addrs_(std::move(listen_addrs)),
       shared_(shared) {
@@ -97,11 +97,11 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::reload(std::shared_ptr<const Config> config) {
+void Worker::reload(std::shared_ptr<const Policy> policy) {
   if (!thread_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(control_mu_);
-    pending_config_ = std::move(config);
+    pending_policy_ = std::move(policy);
   }
   uv_async_send(&async_);
 }
@@ -120,7 +120,9 @@ void Worker::run(std::promise<int>* ready) {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
 
-  const Config& cfg = *config_;
+  const Config& cfg = *policy_->config;
+  auth_ = std::make_unique<Authenticator>(
+      &loop_, policy_->users ? policy_->users : std::make_shared<const Htpasswd>());
   ResolverOptions ro;
   ro.servers = cfg.resolver.servers;
   ro.max_ttl = cfg.resolver.max_ttl;
@@ -162,15 +164,19 @@ void Worker::on_async(uv_async_t* a) {
     self->shutdown_loop();
     return;
   }
-  std::shared_ptr<const Config> next;
+  std::shared_ptr<const Policy> next;
   bool drain = false;
   {
     std::lock_guard<std::mutex> lock(self->control_mu_);
-    next = std::move(self->pending_config_);
-    self->pending_config_.reset();
+    next = std::move(self->pending_policy_);
+    self->pending_policy_.reset();
     drain = self->drain_requested_;
   }
-  if (next) self->config_ = std::move(next);
+  if (next) {
+    self->policy_ = std::move(next);
+    self->auth_->set_users(self->policy_->users ? self->policy_->users
+                                                : std::make_shared<const Htpasswd>());
+  }
   if (drain) self->begin_drain();
 }
 
@@ -217,6 +223,7 @@ void Worker::shutdown_loop() {
   for (ClientConn* c : conns) c->close();
   if (pool_) pool_->close_all();
   if (resolver_) resolver_->close([] {});
+  if (auth_) auth_->close([] {});
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 

@@ -21,8 +21,11 @@
 
 #include "config/config.h"
 #include "proxy/access_log.h"
+#include "proxy/authenticator.h"
 #include "proxy/buffers.h"
 #include "proxy/metrics.h"
+#include "proxy/policy.h"
+#include "proxy/redirect_tracker.h"
 #include "proxy/upstream_conn.h"
 #include "resolver/resolver.h"
 
@@ -37,13 +40,16 @@ struct SharedState {
   std::atomic<uint64_t> config_reloads{0};
   std::atomic<uint64_t> config_reload_failures{0};
   AccessLog* access_log = nullptr;
+  // One redirect table for the process: a client's next hop may land on another worker.
+  std::mutex redirects_mu;
+  std::unique_ptr<RedirectTracker> redirects;
   std::vector<const WorkerStats*> stats;  // every worker's, filled before any starts
   std::string render_metrics() const;
 };
 
 class Worker {
  public:
-  Worker(unsigned index, std::shared_ptr<const Config> config, std::vector<int> listen_fds,
+  Worker(unsigned index, std::shared_ptr<const Policy> policy, std::vector<int> listen_fds,
          std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs, SharedState* shared);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -57,8 +63,8 @@ class Worker {
   // connections close; after `deadline` whatever is left is closed. join() waits.
   void drain(std::chrono::milliseconds deadline);
   void join();
-  // New connections use `config` from now on; open ones keep theirs. Thread-safe.
-  void reload(std::shared_ptr<const Config> config);
+  // New connections use `policy` from now on; open ones keep theirs. Thread-safe.
+  void reload(std::shared_ptr<const Policy> policy);
   // Increases every second while the loop turns (for the systemd watchdog).
   uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
   const WorkerStats& stats() const { return stats_; }
@@ -70,7 +76,9 @@ class Worker {
   BatchPool& batches() { return batches_; }
   Resolver& resolver() { return *resolver_; }
   UpstreamPool& pool() { return *pool_; }
-  const std::shared_ptr<const Config>& config() const { return config_; }
+  const std::shared_ptr<const Config>& config() const { return policy_->config; }
+  const std::shared_ptr<const Policy>& policy() const { return policy_; }
+  Authenticator& authenticator() { return *auth_; }
   WorkerStats& mutable_stats() { return stats_; }
   SharedState& shared() { return *shared_; }
   bool draining() const { return draining_; }
@@ -97,7 +105,7 @@ class Worker {
   void begin_drain();
 
   unsigned index_;
-  std::shared_ptr<const Config> config_;
+  std::shared_ptr<const Policy> policy_;
   std::vector<int> listen_fds_;
   std::shared_ptr<const std::vector<sockaddr_storage>> listen_addrs_;
   uv_loop_t loop_;
@@ -106,7 +114,7 @@ class Worker {
   uv_timer_t drain_timer_;
   SharedState* shared_;
   std::mutex control_mu_;  // guards the requests below, set by other threads
-  std::shared_ptr<const Config> pending_config_;
+  std::shared_ptr<const Policy> pending_policy_;
   bool drain_requested_ = false;
   std::chrono::milliseconds drain_deadline_{0};
   bool draining_ = false;
@@ -118,6 +126,7 @@ class Worker {
   BatchPool batches_{chunks_};
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<Authenticator> auth_;
   std::vector<ClientConn*> conns_;
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};

@@ -205,7 +205,8 @@ TEST_CASE("a reload applies to new connections while an open tunnel survives", "
   Config next = base;
   next.access.connect_ports = {443};
   std::vector<std::string> warnings;
-  h.server->reload(std::make_shared<const Config>(next), &warnings);
+  std::string error;
+  CHECK(h.server->reload(std::make_shared<const Config>(next), &warnings, &error));
   CHECK(warnings.empty());
 
   // New tunnels to that port are refused now ...
