@@ -1,6 +1,8 @@
 // End to end: the built gatehouse binary with a temporary config, driven by curl.
 #include <catch2/catch.hpp>
 
+#include <crypt.h>
+
 #include <csignal>
 #include <fstream>
 #include <string>
@@ -152,4 +154,45 @@ TEST_CASE("SIGHUP reloads the configuration; a bad one keeps the old", "[e2e][cl
   proxy.send_signal(SIGHUP);
   CHECK(proxy.wait_for_stderr("configuration reloaded", std::chrono::seconds(5)));
   CHECK(fetch().out == "503");
+}
+
+TEST_CASE("curl --proxy-user and --proxy-anyauth authenticate against htpasswd", "[e2e][curl]") {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  REQUIRE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt) != nullptr);
+  crypt_data data{};
+  std::string hash = crypt_r("s3cret", salt, &data);
+  TempFile users("bob:" + hash + "\n", ".htpasswd");
+  TestOrigin origin([](const OriginRequest& r, OriginConnection& c) {
+    c.write(TestOrigin::response(200, "in " + r.target));
+  });
+  TempFile cfg(test_config() + "\n[auth]\nhtpasswd = \"" + users.path() + "\"\n");
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  std::string url = "http://127.0.0.1:" + std::to_string(origin.port()) + "/x";
+  auto none = run_command({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                           "%{http_code}", "-x", proxy_url(proxy), url});
+  CHECK(none.out == "407");
+  auto user = run_command({"curl", "-sS", "--max-time", "10", "--proxy-user", "bob:s3cret", "-x",
+                           proxy_url(proxy), url});
+  CHECK(user.out == "in /x");
+  auto any = run_command({"curl", "-sS", "--max-time", "10", "--proxy-anyauth", "--proxy-user",
+                          "bob:s3cret", "-x", proxy_url(proxy), url});
+  CHECK(any.out == "in /x");
+  auto bad = run_command({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                          "%{http_code}", "--proxy-user", "bob:nope", "-x", proxy_url(proxy), url});
+  CHECK(bad.out == "407");
+}
+
+TEST_CASE("curl -L through a redirect loop ends in 508", "[e2e][curl]") {
+  TestOrigin origin([](const OriginRequest& r, OriginConnection& c) {
+    c.write(TestOrigin::response(
+        302, "", std::string("Location: ") + (r.target == "/a" ? "/b" : "/a") + "\r\n"));
+  });
+  TempFile cfg(test_config() + "\n[redirects]\nmax_chain = 6\n");
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  auto r = run_command({"curl", "-sS", "--max-time", "10", "-L", "--max-redirs", "50", "-o",
+                        "/dev/null", "-w", "%{http_code} %{num_redirects}", "-x", proxy_url(proxy),
+                        "http://127.0.0.1:" + std::to_string(origin.port()) + "/a"});
+  CHECK(r.out == "508 6");
 }
