@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loopback throughput: wrk against an nginx origin directly, then through Gatehouse, in
-# the same run; prints requests/s for both and the ratio. Everything stays on 127.0.0.1.
+# the same run, and through a second Gatehouse that requires proxy authentication;
+# prints requests/s for each and the ratios. Everything stays on 127.0.0.1.
 #
 #   bench/run.sh [duration=10s] [connections=50] [threads=2]
 #
@@ -23,6 +24,7 @@ work=$(mktemp -d)
 chmod 755 "$work"  # nginx workers run as an unprivileged user
 cleanup() {
   [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
+  [ -n "${auth_pid:-}" ] && kill "$auth_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -58,6 +60,23 @@ http {
 CONF
 /usr/sbin/nginx -c "$work/nginx.conf"
 
+# A second proxy with proxy authentication (a sha512-crypt hash from openssl, 5000
+# rounds): measures authenticated requests, whose verification is cached after the first.
+auth_port=$(free_port)
+printf 'bench:%s\n' "$(openssl passwd -6 benchpass)" > "$work/htpasswd"
+cat > "$work/gatehouse-auth.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$auth_port"]
+workers = $workers
+[access]
+deny_destination_ips = []
+[auth]
+htpasswd = "$work/htpasswd"
+[log]
+level = "warn"
+access = "off"
+CONF
+
 cat > "$work/gatehouse.toml" <<CONF
 [server]
 listen = ["127.0.0.1:$proxy_port"]
@@ -66,15 +85,19 @@ workers = $workers
 deny_destination_ips = []
 [log]
 level = "warn"
+access = "off"
 CONF
 "$binary" --config "$work/gatehouse.toml" 2>"$work/gatehouse.log" &
 proxy_pid=$!
+"$binary" --config "$work/gatehouse-auth.toml" 2>"$work/gatehouse-auth.log" &
+auth_pid=$!
 
 # Wait until both answer (bounded).
 ready=0
 for _ in $(seq 100); do
   if curl -sf -o /dev/null "http://127.0.0.1:$origin_port/1k.txt" &&
-     curl -sf -o /dev/null -x "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$origin_port/1k.txt"; then
+     curl -sf -o /dev/null -x "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$origin_port/1k.txt" &&
+     curl -sf -o /dev/null -U bench:benchpass -x "http://127.0.0.1:$auth_port" "http://127.0.0.1:$origin_port/1k.txt"; then
     ready=1
     break
   fi
@@ -82,7 +105,7 @@ for _ in $(seq 100); do
 done
 if [ "$ready" != 1 ]; then
   echo "bench: origin or proxy did not come up" >&2
-  cat "$work/gatehouse.log" "$work/nginx-error.log" >&2 || true
+  cat "$work/gatehouse.log" "$work/gatehouse-auth.log" "$work/nginx-error.log" >&2 || true
   exit 1
 fi
 
@@ -91,13 +114,22 @@ wrk.path = "http://127.0.0.1:$origin_port/1k.txt"
 wrk.headers["Host"] = "127.0.0.1:$origin_port"
 LUA
 
+cat > "$work/auth.lua" <<LUA
+wrk.path = "http://127.0.0.1:$origin_port/1k.txt"
+wrk.headers["Host"] = "127.0.0.1:$origin_port"
+wrk.headers["Proxy-Authorization"] = "Basic $(printf 'bench:benchpass' | base64)"
+LUA
+
 rps() { awk '/Requests\/sec/ {print $2}'; }
 
 echo "origin: nginx on 127.0.0.1:$origin_port; proxy: gatehouse ($workers worker) on 127.0.0.1:$proxy_port"
 echo "wrk: $threads threads, $connections connections, $duration, GET 1 KiB"
 direct=$(wrk -t"$threads" -c"$connections" -d"$duration" "http://127.0.0.1:$origin_port/1k.txt" | tee "$work/direct.txt" | rps)
 proxied=$(wrk -t"$threads" -c"$connections" -d"$duration" -s "$work/proxied.lua" "http://127.0.0.1:$proxy_port" | tee "$work/proxied.txt" | rps)
-grep -E "Non-2xx|Socket errors" "$work/direct.txt" "$work/proxied.txt" || true
+authed=$(wrk -t"$threads" -c"$connections" -d"$duration" -s "$work/auth.lua" "http://127.0.0.1:$auth_port" | tee "$work/authed.txt" | rps)
+grep -E "Non-2xx|Socket errors" "$work/direct.txt" "$work/proxied.txt" "$work/authed.txt" || true
 printf 'direct   %12s req/s\n' "$direct"
 printf 'proxied  %12s req/s\n' "$proxied"
+printf 'auth     %12s req/s (Basic credentials on every request, verification cached)\n' "$authed"
 awk -v d="$direct" -v p="$proxied" 'BEGIN { printf "ratio    %12.2f (proxied / direct)\n", p / d }'
+awk -v p="$proxied" -v a="$authed" 'BEGIN { printf "ratio    %12.2f (authenticated / unauthenticated proxied)\n", a / p }'
