@@ -7,39 +7,14 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "proxy/error_page.h"
 
 namespace gatehouse {
 namespace {
 
 void json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  append_json_escaped(out, s);
   out += '"';
 }
 
@@ -120,8 +95,9 @@ std::string format_access_combined(const AccessRecord& r) {
   std::string out = r.client.empty() ? "-" : r.client;
   out += " - ";
   out += r.user.empty() ? "-" : clf_escape(r.user);
-  out += " [" + r.time + "] \"" + clf_escape(r.method) + " " + clf_escape(r.url) + " " +
-         (r.version.empty() ? std::string("HTTP/1.1") : r.version) + "\" ";
+  out += " [" + (r.clf_time.empty() ? r.time : r.clf_time) + "] \"" + clf_escape(r.method) + " " +
+         clf_escape(r.url) + " " + (r.version.empty() ? std::string("HTTP/1.1") : r.version) +
+         "\" ";
   out += std::to_string(r.status) + " " + std::to_string(r.bytes_out) + " \"" +
          (r.referer.empty() ? "-" : clf_escape(r.referer)) + "\" \"" +
          (r.user_agent.empty() ? "-" : clf_escape(r.user_agent)) + "\"\n";

@@ -21,7 +21,8 @@
 namespace gatehouse {
 
 struct AccessRecord {
-  std::string time;  // RFC 3339 UTC with milliseconds
+  std::string time;      // RFC 3339 UTC with milliseconds (JSON)
+  std::string clf_time;  // "25/Nov/2026:11:36:33 +0000" (combined); falls back to time
   std::string client;
   std::string user;
   std::string method;

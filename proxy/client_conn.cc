@@ -971,8 +971,9 @@ void ClientConn::on_request_allowed() {
     std::string_view route = path.substr(0, path.find('?'));
     if (route == "/healthz") return respond_local(200, "text/plain; charset=utf-8", "ok\n");
     if (route == "/readyz") {
-      if (w_.draining()) {
-        return respond_local(503, "text/plain; charset=utf-8", "draining\n",
+      if (w_.draining() || cfg_->server.maintenance) {
+        return respond_local(503, "text/plain; charset=utf-8",
+                             w_.draining() ? "draining\n" : "maintenance\n",
                              {{"Retry-After", "5"}});
       }
       return respond_local(200, "text/plain; charset=utf-8", "ready\n");
@@ -1064,6 +1065,9 @@ void ClientConn::log_exchange() {
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    char clf[40];
+    strftime(clf, sizeof clf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    r.clf_time = clf;
   }
   r.time = when;
   r.client = address_text(peer_);
@@ -1111,6 +1115,13 @@ std::string ClientConn::pac_file() const {
   return "// Proxy auto-configuration served by " + cfg_->server.name +
          ".\n"
          "function FindProxyForURL(url, host) {\n"
+         "  if (host.indexOf(\":\") >= 0) {  // an IPv6 literal, with or without brackets\n"
+         "    var h = host.replace(/^\\[|\\]$/g, \"\").toLowerCase();\n"
+         "    if (h === \"::1\" || /^f[cd]/.test(h) || /^fe[89ab]/.test(h)) return \"DIRECT\";\n"
+         "    return \"PROXY " +
+         proxy +
+         "\";\n"
+         "  }\n"
          "  if (isPlainHostName(host) || host === \"localhost\" ||\n"
          "      shExpMatch(host, \"*.localhost\") || shExpMatch(host, \"*.local\"))\n"
          "    return \"DIRECT\";\n"
@@ -1120,9 +1131,6 @@ std::string ClientConn::pac_file() const {
          "       isInNet(host, \"172.16.0.0\", \"255.240.0.0\") ||\n"
          "       isInNet(host, \"192.168.0.0\", \"255.255.0.0\") ||\n"
          "       isInNet(host, \"169.254.0.0\", \"255.255.0.0\")))\n"
-         "    return \"DIRECT\";\n"
-         "  if (host === \"::1\" || host === \"[::1]\" || /^\\[?f[cd]/i.test(host) ||\n"
-         "      /^\\[?fe80:/i.test(host))\n"
          "    return \"DIRECT\";\n"
          "  return \"PROXY " +
          proxy +

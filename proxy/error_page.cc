@@ -1356,4 +1356,8 @@ void build_error_response(const ErrorDetails& e, std::string_view proxy_name, st
   build_error_response(e, proxy_name, static_cast<long>(time(nullptr)), out);
 }
 
+void append_json_escaped(std::string& out, std::string_view s) {
+  append_json(out, s);
+}
+
 }  // namespace gatehouse

@@ -48,6 +48,10 @@ const std::vector<std::string_view>& template_variables();
 
 class ErrorTemplate;  // a parsed template: literal text and variables (error_page.cc)
 
+// Appends `s` escaped as JSON string content (no quotes): quotes, backslashes and
+// control characters escaped, valid UTF-8 kept as is. Shared with the access log.
+void append_json_escaped(std::string& out, std::string_view s);
+
 class ErrorPages {
  public:
   // Reads the operator's overrides "<status>.html", "<status>.txt" and "<status>.json" from

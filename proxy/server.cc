@@ -71,12 +71,16 @@ int bind_socket(const sockaddr_storage& addr, std::string* error) {
 
 std::string sockaddr_to_string(const sockaddr_storage& ss) {
   char buf[INET6_ADDRSTRLEN] = "?";
+  std::string out;
   if (ss.ss_family == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(port_of(ss));
+    out.append("[").append(buf).append("]");
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+    out.append(buf);
   }
-  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
-  return std::string(buf) + ":" + std::to_string(port_of(ss));
+  out.append(":").append(std::to_string(port_of(ss)));
+  return out;
 }
 
 Server::Server(std::shared_ptr<const Config> config, bool use_systemd_sockets)
