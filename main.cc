@@ -43,6 +43,8 @@ struct Control {
   uv_signal_t hup;
   uv_signal_t usr1;
   uv_timer_t watchdog;
+  uv_fs_poll_t htpasswd_poll;
+  std::string htpasswd_path;
   gatehouse::Server* server = nullptr;
   std::string config_path;
   std::vector<uint64_t> last_beats;
@@ -54,6 +56,7 @@ void close_control(Control* c) {
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&c->watchdog), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->htpasswd_poll), nullptr);
 }
 
 void on_stop_signal(uv_signal_t* h, int signum) {
@@ -67,8 +70,9 @@ void on_stop_signal(uv_signal_t* h, int signum) {
   close_control(c);  // the loop ends; main() waits for the workers
 }
 
-void on_hup(uv_signal_t* h, int) {
-  auto* c = static_cast<Control*>(h->data);
+void watch_htpasswd(Control* c, const std::string& path);
+
+void reload(Control* c) {
   if (c->stopping || !c->server) return;
   sd_notify(0, "RELOADING=1");
   auto env = gatehouse::process_environment();
@@ -94,7 +98,28 @@ void on_hup(uv_signal_t* h, int) {
   }
   GH_LOG_INFO("configuration reloaded from %s",
               c->config_path.empty() ? "built-in defaults" : c->config_path.c_str());
+  watch_htpasswd(c, next->auth.htpasswd);
   sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
+void on_hup(uv_signal_t* h, int) {
+  reload(static_cast<Control*>(h->data));
+}
+
+// The htpasswd file is watched (stat polling on libuv's thread pool, never blocking the
+// loop): editing it with `htpasswd` applies without a signal, as a reload does.
+void on_htpasswd_changed(uv_fs_poll_t* p, int status, const uv_stat_t*, const uv_stat_t*) {
+  auto* c = static_cast<Control*>(p->data);
+  if (status < 0 && status != UV_ENOENT) return;
+  GH_LOG_INFO("%s changed: reloading", c->htpasswd_path.c_str());
+  reload(c);
+}
+
+void watch_htpasswd(Control* c, const std::string& path) {
+  if (path == c->htpasswd_path) return;
+  uv_fs_poll_stop(&c->htpasswd_poll);
+  c->htpasswd_path = path;
+  if (!path.empty()) uv_fs_poll_start(&c->htpasswd_poll, on_htpasswd_changed, path.c_str(), 1000);
 }
 
 void on_usr1(uv_signal_t* h, int) {
@@ -189,6 +214,8 @@ int main(int argc, char** argv) {
   }
   uv_timer_init(&loop, &control.watchdog);
   control.watchdog.data = &control;
+  uv_fs_poll_init(&loop, &control.htpasswd_poll);
+  control.htpasswd_poll.data = &control;
   uv_signal_start(&control.hup, on_hup, SIGHUP);
   uv_signal_start(&control.usr1, on_usr1, SIGUSR1);
   uv_signal_start(&control.term, on_stop_signal, SIGTERM);
@@ -204,6 +231,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   control.server = &server;
+  watch_htpasswd(&control, config->auth.htpasswd);
   uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
     // Ping at half the interval; each ping needs every worker to have turned since the last.

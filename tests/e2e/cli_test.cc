@@ -5,8 +5,11 @@
 
 #include <csignal>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "tests/support/client.h"
 #include "tests/support/dns_server.h"
 #include "tests/support/origin.h"
 #include "tests/support/process.h"
@@ -195,4 +198,58 @@ TEST_CASE("curl -L through a redirect loop ends in 508", "[e2e][curl]") {
                         "/dev/null", "-w", "%{http_code} %{num_redirects}", "-x", proxy_url(proxy),
                         "http://127.0.0.1:" + std::to_string(origin.port()) + "/a"});
   CHECK(r.out == "508 6");
+}
+
+TEST_CASE("an edited htpasswd file applies without a signal", "[e2e][curl]") {
+  auto line = [](const std::string& user, const std::string& pw) {
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt);
+    crypt_data data{};
+    return user + ":" + crypt_r(pw.c_str(), salt, &data) + "\n";
+  };
+  TempFile users(line("bob", "one"), ".htpasswd");
+  TestOrigin origin(
+      [](const OriginRequest&, OriginConnection& c) { c.write(TestOrigin::response(200, "in")); });
+  TempFile cfg(test_config() + "\n[auth]\nhtpasswd = \"" + users.path() + "\"\n");
+  ProxyProcess proxy({"--config", cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  std::string url = "http://127.0.0.1:" + std::to_string(origin.port()) + "/";
+  auto code = [&](const std::string& creds) {
+    return run_command({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                        "--proxy-user", creds, "-x", proxy_url(proxy), url})
+        .out;
+  };
+  CHECK(code("carol:two") == "407");
+  std::ofstream(users.path()) << line("bob", "one") << line("carol", "two");
+  CHECK(proxy.wait_for_stderr("changed: reloading", std::chrono::seconds(10)));
+  CHECK(proxy.wait_for_stderr("configuration reloaded", std::chrono::seconds(10)));
+  CHECK(code("carol:two") == "200");
+}
+
+TEST_CASE("running out of file descriptors is survived and the proxy recovers", "[e2e][cli]") {
+  TempFile cfg(test_config());
+  // A tight descriptor limit: 2 workers need about 30; the rest is for clients.
+  ProxyProcess proxy("/bin/sh",
+                     {"-c", "ulimit -n 48; exec " + kBinary + " --config " + cfg.path()});
+  REQUIRE(proxy.port() != 0);
+  std::vector<std::unique_ptr<TestClient>> flood;
+  for (int i = 0; i < 80; ++i) {
+    flood.push_back(std::make_unique<TestClient>(proxy.port(), std::chrono::milliseconds(2000)));
+    flood.back()->send("GET /healthz HTTP/1.1\r\nHost: p\r\n\r\n");
+  }
+  int answered = 0;
+  for (auto& c : flood) answered += c->read_response() ? 1 : 0;
+  CHECK(answered > 0);
+  CHECK(answered < 80);  // some were turned away: the limit really was reached
+  CHECK(proxy.wait_for_stderr("accept failed", std::chrono::seconds(5)));
+  flood.clear();
+  // Descriptors are back: the proxy serves again.
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    TestClient c(proxy.port());
+    c.send("GET /healthz HTTP/1.1\r\nHost: p\r\n\r\n");
+    auto r = c.read_response();
+    served = r && r->status == 200;
+  }
+  CHECK(served);
 }

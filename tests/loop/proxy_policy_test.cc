@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <crypt.h>
+#include <poll.h>
 
 #include "tests/loop/proxy_harness.h"
 #include "tests/support/process.h"
@@ -212,4 +213,30 @@ TEST_CASE("error bodies follow Accept and escape hostile values", "[loop][policy
   REQUIRE(text);
   CHECK_THAT(text->header("Content-Type"), Catch::StartsWith("text/plain"));
   CHECK_THAT(text->body, Catch::Contains("evil.test"));
+}
+
+TEST_CASE("other requests are answered while a bcrypt verification runs", "[loop][policy]") {
+  // Cost 13: a verification takes a good fraction of a second, far longer than a local
+  // /healthz round trip.
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  REQUIRE(crypt_gensalt_rn("$2b$", 13, nullptr, 0, salt, sizeof salt) != nullptr);
+  crypt_data data{};
+  std::string hash = crypt_r("slowpass", salt, &data);
+  TempFile users("slow:" + hash + "\n", ".htpasswd");
+  TestOrigin origin(hello);
+  ProxyHarness h([&](Config& c) { c.auth.htpasswd = users.path(); });
+  TestClient authed(h.port(), std::chrono::seconds(30));
+  authed.send(
+      get_request(origin.port(), "/s", "Proxy-Authorization: " + basic("slow:slowpass") + "\r\n"));
+  TestClient other(h.port());
+  other.send("GET /healthz HTTP/1.1\r\nHost: p\r\n\r\n");
+  auto quick = other.read_response();
+  REQUIRE(quick);
+  CHECK(quick->status == 200);
+  // The authenticated request is still being verified: nothing has come back on it yet.
+  pollfd p{authed.fd(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 0) == 0);
+  auto slow = authed.read_response();
+  REQUIRE(slow);
+  CHECK(slow->status == 200);
 }
