@@ -1,5 +1,6 @@
 #include "proxy/worker.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -64,6 +65,9 @@ Worker::Worker(unsigned index, std::shared_ptr<const Policy> policy, std::vector
 
 Worker::~Worker() {
   stop();
+  for (auto& l : listeners_) {
+    if (l->spare_fd >= 0) ::close(l->spare_fd);
+  }
   for (int fd : listen_fds_) ::close(fd);  // only those never handed to libuv remain
 }
 
@@ -119,6 +123,8 @@ void Worker::run(std::promise<int>* ready) {
   uv_timer_start(&tick_, on_tick, 0, 1000);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(&loop_, &resume_timer_);
+  resume_timer_.data = this;
 
   const Config& cfg = *policy_->config;
   auth_ = std::make_unique<Authenticator>(
@@ -135,13 +141,9 @@ void Worker::run(std::promise<int>* ready) {
     for (size_t i = 0; i < listen_fds_.size() && r == 0; ++i) {
       auto l = std::make_unique<Listener>();
       l->worker = this;
-      uv_tcp_init(&loop_, &l->tcp);
-      l->tcp.data = l.get();
-      r = uv_tcp_open(&l->tcp, listen_fds_[i]);
-      if (r == 0) {
-        listen_fds_[i] = -1;  // owned by libuv now
-        r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, on_connection);
-      }
+      l->spare_fd = fcntl(listen_fds_[i], F_DUPFD_CLOEXEC, 3);
+      r = open_listener(l.get(), listen_fds_[i]);
+      if (r == 0) listen_fds_[i] = -1;  // owned by libuv now
       listeners_.push_back(std::move(l));
     }
   }
@@ -188,8 +190,7 @@ void Worker::on_tick(uv_timer_t* t) {
 void Worker::begin_drain() {
   if (draining_ || stopping_) return;
   draining_ = true;
-  for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
-  listeners_closed_ = true;
+  close_listeners();
   std::chrono::milliseconds deadline;
   {
     std::lock_guard<std::mutex> lock(control_mu_);
@@ -213,10 +214,8 @@ void Worker::on_drain_deadline(uv_timer_t* t) {
 void Worker::shutdown_loop() {
   if (stopping_) return;
   stopping_ = true;
-  if (!listeners_closed_) {
-    for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
-    listeners_closed_ = true;
-  }
+  close_listeners();
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   auto conns = conns_;  // close() removes from conns_
@@ -231,17 +230,65 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   auto* l = static_cast<Listener*>(server->data);
   Worker* self = l->worker;
   if (status < 0) {
-    // EMFILE/ENFILE: libuv already accepted and closed the pending connection with its
-    // reserve descriptor, so this does not spin; say so, at most once a second.
-    uint64_t now = uv_now(&self->loop_);
-    if (now - self->last_accept_error_ms_ >= 1000) {
-      self->last_accept_error_ms_ = now;
-      GH_LOG_WARN("worker %u: accept failed: %s", self->index_, uv_strerror(status));
+    if ((status == UV_EMFILE || status == UV_ENFILE) && l->open && l->spare_fd >= 0) {
+      // Out of descriptors. libuv retries accept() at once after this callback, so stop
+      // polling this socket (closing the handle also frees a descriptor) and try again
+      // in a moment; pending connections wait in the kernel's backlog meanwhile.
+      if (self->accept_errors_++ % 100 == 0) {
+        GH_LOG_WARN("worker %u: accept failed: %s; pausing this listener for 250 ms", self->index_,
+                    uv_strerror(status));
+      }
+      l->open = false;
+      l->paused = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), on_listener_closed);
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&self->resume_timer_))) {
+        uv_timer_start(&self->resume_timer_, on_resume, 250, 0);
+      }
+      return;
     }
+    GH_LOG_WARN("worker %u: accept failed: %s", self->index_, uv_strerror(status));
     return;
   }
   if (self->stopping_ || self->draining_) return;
   ClientConn::accept(*self, server);
+}
+
+int Worker::open_listener(Listener* l, int fd) {
+  uv_tcp_init(&loop_, &l->tcp);
+  l->tcp.data = l;
+  l->open = true;
+  int r = uv_tcp_open(&l->tcp, fd);
+  if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, on_connection);
+  return r;
+}
+
+void Worker::on_listener_closed(uv_handle_t*) {}
+
+void Worker::on_resume(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (self->stopping_ || self->draining_) return;
+  bool again = false;
+  for (auto& l : self->listeners_) {
+    if (!l->paused) continue;
+    int fd = fcntl(l->spare_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0 || self->open_listener(l.get(), fd) != 0) {
+      if (fd >= 0 && !l->open) ::close(fd);
+      again = true;  // still no descriptor to spare
+      continue;
+    }
+    l->paused = false;
+  }
+  if (again) uv_timer_start(&self->resume_timer_, on_resume, 250, 0);
+}
+
+void Worker::close_listeners() {
+  if (listeners_closed_) return;
+  listeners_closed_ = true;
+  for (auto& l : listeners_) {
+    if (l->open) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+    l->open = false;
+    l->paused = false;
+  }
 }
 
 void Worker::add_conn(ClientConn* c) {

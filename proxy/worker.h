@@ -92,10 +92,21 @@ class Worker {
   std::string next_request_id();
 
  private:
+  // A listening socket. While descriptors run out (EMFILE) its handle is closed so the
+  // loop stops polling it (libuv would otherwise retry accept() without end); `spare_fd`,
+  // a duplicate taken at start, keeps the socket and its backlog alive, and a new handle
+  // is opened from it once descriptors are free again.
   struct Listener {
     uv_tcp_t tcp;
     Worker* worker;
+    int spare_fd = -1;
+    bool open = false;    // tcp is an open handle
+    bool paused = false;  // closed because of EMFILE, waiting to be reopened
   };
+  int open_listener(Listener* l, int fd);
+  static void on_listener_closed(uv_handle_t* h);
+  static void on_resume(uv_timer_t* t);
+  void close_listeners();
   void run(std::promise<int>* ready);
   void shutdown_loop();
   static void on_connection(uv_stream_t* server, int status);
@@ -112,6 +123,8 @@ class Worker {
   uv_async_t async_;
   uv_timer_t tick_;
   uv_timer_t drain_timer_;
+  uv_timer_t resume_timer_;
+  uint64_t accept_errors_ = 0;
   SharedState* shared_;
   std::mutex control_mu_;  // guards the requests below, set by other threads
   std::shared_ptr<const Policy> pending_policy_;
@@ -119,7 +132,6 @@ class Worker {
   std::chrono::milliseconds drain_deadline_{0};
   bool draining_ = false;
   bool listeners_closed_ = false;
-  uint64_t last_accept_error_ms_ = 0;
   std::atomic<uint64_t> heartbeat_{0};
   std::vector<std::unique_ptr<Listener>> listeners_;
   BufferPool chunks_;
