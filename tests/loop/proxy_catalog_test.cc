@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tests/loop/proxy_harness.h"
+#include "tests/support/process.h"
 
 using namespace gatehouse;
 using namespace gatehouse::test;
@@ -134,4 +135,99 @@ TEST_CASE("HEAD gets an error's headers without its body", "[loop][catalog]") {
   auto next = client.read_response();
   REQUIRE(next);
   CHECK(next->status == 200);
+}
+
+namespace {
+
+const std::pair<const char*, const char*> kFormats[] = {
+    {"text/html,application/xhtml+xml,*/*;q=0.8", "text/html"},
+    {"application/json", "application/problem+json"},
+    {"*/*", "text/plain"},
+};
+
+// Sends `head` (request line plus fields, without the final CRLF) with each Accept and
+// checks status, Proxy-Status, content type and a body fragment.
+void check_row(uint16_t port, const std::string& head, int status, const std::string& type,
+               const std::string& fragment) {
+  for (const auto& [accept, ctype] : kFormats) {
+    INFO(head.substr(0, head.find('\r')) << " / " << accept);
+    TestClient client(port);
+    client.send(head + "Accept: " + accept + "\r\n\r\n");
+    auto r = client.read_response();
+    REQUIRE(r);
+    CHECK(r->status == status);
+    if (!type.empty()) {
+      CHECK_THAT(r->header("Proxy-Status"), Catch::Contains("error=" + type));
+    }
+    CHECK_THAT(r->header("Content-Type"), Catch::StartsWith(ctype));
+    CHECK_THAT(r->body, Catch::Contains(fragment));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("upstream-side and policy rows answer in HTML, JSON and text", "[loop][catalog]") {
+  TestOrigin origin([](const OriginRequest& r, OriginConnection& c) {
+    if (r.target == "/close") {
+      c.close();
+    } else if (r.target == "/garbage") {
+      c.write("NOT HTTP\r\n\r\n");
+      c.close();
+    } else if (r.target == "/big-head") {
+      c.write("HTTP/1.1 200 OK\r\nX-Big: " + std::string(6000, 'b') + "\r\n\r\n");
+    } else if (r.target == "/silent") {
+      c.read_some(1, std::chrono::seconds(3));
+    } else if (r.target == "/evil-type") {
+      c.write(TestOrigin::response(200, "x", "Content-Type: application/x-evil\r\n"));
+    } else {  // redirect loop
+      c.write(TestOrigin::response(302, "", "Location: " + r.target + "x\r\n"));
+    }
+  });
+  ProxyHarness h([](Config& c) {
+    c.limits.max_header_bytes = 4096;
+    c.timeouts.response_header = std::chrono::milliseconds(300);
+    c.mime.deny_responses = {"application/x-evil"};
+    c.redirects.max_chain = 1;
+  });
+  std::string a = "origin.test:" + std::to_string(origin.port());
+  auto get = [&](const std::string& path) {
+    return "GET http://" + a + path + " HTTP/1.1\r\nHost: " + a + "\r\n";
+  };
+  check_row(h.port(), get("/close"), 502, "connection_terminated", a);
+  check_row(h.port(), get("/garbage"), 502, "http_protocol_error", a);
+  check_row(h.port(), get("/big-head"), 502, "http_response_header_section_size", "4096");
+  check_row(h.port(), get("/silent"), 504, "http_response_timeout", a);
+  check_row(h.port(), get("/evil-type"), 403, "http_request_denied", "application/x-evil");
+  // A chain of one redirect is allowed; the second hop of the same chain is cut.
+  TestClient first(h.port());
+  first.send(get("/r") + "\r\n");
+  auto hop = first.read_response();
+  REQUIRE(hop);
+  REQUIRE(hop->status == 302);
+  check_row(h.port(), get("/rx"), 508, "", "/rx");
+
+  ProxyHarness auth([](Config& c) {
+    static TempFile users("nobody:$2b$04$abcdefghijklmnopqrstuu5Hhs7vYxhCWJq5L2h1oRkRq1mVPS3sS\n",
+                          ".htpasswd");
+    c.auth.htpasswd = users.path();
+  });
+  check_row(auth.port(), get("/"), 407, "", "Proxy-Authorization");
+
+  ProxyHarness denied([](Config& c) { c.access.allow_clients = {*Cidr::parse("10.0.0.0/8")}; });
+  check_row(denied.port(), get("/"), 403, "http_request_denied", "allow_clients");
+
+  ProxyHarness maintenance([](Config& c) { c.server.maintenance = true; });
+  check_row(maintenance.port(), get("/"), 503, "connection_limit_reached", "maintenance");
+
+  ProxyHarness slow_client(
+      [](Config& c) { c.timeouts.client_header = std::chrono::milliseconds(200); });
+  for (const auto& [accept, ctype] : kFormats) {
+    TestClient client(slow_client.port());
+    client.send("GET http://" + a + "/ HTTP/1.1\r\nAccept: " + std::string(accept) + "\r\nHo");
+    auto r = client.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 408);
+    CHECK_THAT(r->header("Content-Type"), Catch::StartsWith(ctype));
+    CHECK_THAT(r->body, Catch::Contains("client_header"));
+  }
 }
