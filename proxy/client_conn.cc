@@ -104,14 +104,18 @@ struct ClientCallbacks {
                              std::to_string(c->cfg_->limits.max_header_bytes) + " bytes).";
     return false;
   }
+  // A field name may arrive in several pieces; `open` says whether one is under way.
+  static void append_name(HeaderList& headers, bool& open, const char* at, size_t n) {
+    if (!open) {
+      headers.emplace_back();
+      open = true;
+    }
+    headers.back().name.append(at, n);
+  }
   static int on_header_field(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
     if (!header_limit(c, n + 4)) return -1;
-    if (!c->field_open_) {
-      c->req_.headers.emplace_back();
-      c->field_open_ = true;
-    }
-    c->req_.headers.back().name.append(at, n);
+    append_name(c->req_.headers, c->field_open_, at, n);
     return 0;
   }
   static int on_header_field_complete(llhttp_t* p) {
@@ -205,11 +209,7 @@ struct ClientCallbacks {
   static int r_on_header_field(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
     if (!resp_limit(c, n + 4)) return -1;
-    if (!c->resp_field_open_) {
-      c->resp_.headers.emplace_back();
-      c->resp_field_open_ = true;
-    }
-    c->resp_.headers.back().name.append(at, n);
+    append_name(c->resp_.headers, c->resp_field_open_, at, n);
     return 0;
   }
   static int r_on_header_field_complete(llhttp_t* p) {
