@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "tests/loop/proxy_harness.h"
 #include "tests/support/process.h"
 
@@ -50,6 +52,9 @@ TEST_CASE("every reachable catalogue row answers in HTML, JSON and text", "[loop
   h.dns.set_rcode("fail.test", TestDnsServer::kServFail);
   h.dns.set_drop("slow.test");
   h.dns.set_a("inside.test", {"127.0.0.2"});
+  // The kernel refuses TCP to the broadcast address at once (ENETUNREACH): an unroutable
+  // destination without a packet leaving the machine.
+  h.dns.set_a("unroutable.test", {"255.255.255.255"});
   uint16_t refused = closed_port();
   const std::string host = "Host: origin.test\r\n";
   const Row rows[] = {
@@ -88,6 +93,8 @@ TEST_CASE("every reachable catalogue row answers in HTML, JSON and text", "[loop
        502, "connection_refused", std::to_string(refused)},
       {"prohibited address", "GET http://inside.test/ HTTP/1.1\r\nHost: inside.test\r\n", 502,
        "destination_ip_prohibited", "127.0.0.2"},
+      {"unroutable", "GET http://unroutable.test/ HTTP/1.1\r\nHost: unroutable.test\r\n", 502,
+       "destination_ip_unroutable", "255.255.255.255"},
       {"loop", "GET http://origin.test/ HTTP/1.1\r\n" + host + "Via: 1.1 gatehouse\r\n", 502,
        "proxy_loop_detected", "Via"},
   };
@@ -183,7 +190,23 @@ TEST_CASE("upstream-side and policy rows answer in HTML, JSON and text", "[loop]
       c.write(TestOrigin::response(302, "", "Location: " + r.target + "x\r\n"));
     }
   });
+  // A listener that never accepts, its backlog full: connects to it hang.
+  int stuck = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(stuck, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(::listen(stuck, 0) == 0);
+  socklen_t sl = sizeof sa;
+  getsockname(stuck, reinterpret_cast<sockaddr*>(&sa), &sl);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    fillers.push_back(fd);
+  }
   ProxyHarness h([](Config& c) {
+    c.timeouts.connect = std::chrono::milliseconds(300);
     c.limits.max_header_bytes = 4096;
     c.timeouts.response_header = std::chrono::milliseconds(300);
     c.mime.deny_responses = {"application/x-evil"};
@@ -193,6 +216,12 @@ TEST_CASE("upstream-side and policy rows answer in HTML, JSON and text", "[loop]
   auto get = [&](const std::string& path) {
     return "GET http://" + a + path + " HTTP/1.1\r\nHost: " + a + "\r\n";
   };
+  std::string stuck_authority = "origin.test:" + std::to_string(ntohs(sa.sin_port));
+  check_row(h.port(),
+            "GET http://" + stuck_authority + "/ HTTP/1.1\r\nHost: " + stuck_authority + "\r\n",
+            504, "connection_timeout", "timed out");
+  for (int fd : fillers) ::close(fd);
+  ::close(stuck);
   check_row(h.port(), get("/close"), 502, "connection_terminated", a);
   check_row(h.port(), get("/garbage"), 502, "http_protocol_error", a);
   check_row(h.port(), get("/big-head"), 502, "http_response_header_section_size", "4096");
