@@ -190,21 +190,7 @@ TEST_CASE("upstream-side and policy rows answer in HTML, JSON and text", "[loop]
       c.write(TestOrigin::response(302, "", "Location: " + r.target + "x\r\n"));
     }
   });
-  // A listener that never accepts, its backlog full: connects to it hang.
-  int stuck = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(stuck, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  REQUIRE(::listen(stuck, 0) == 0);
-  socklen_t sl = sizeof sa;
-  getsockname(stuck, reinterpret_cast<sockaddr*>(&sa), &sl);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    fillers.push_back(fd);
-  }
+  StuckListener stuck;  // connects to it hang
   ProxyHarness h([](Config& c) {
     c.timeouts.connect = std::chrono::milliseconds(300);
     c.limits.max_header_bytes = 4096;
@@ -216,12 +202,10 @@ TEST_CASE("upstream-side and policy rows answer in HTML, JSON and text", "[loop]
   auto get = [&](const std::string& path) {
     return "GET http://" + a + path + " HTTP/1.1\r\nHost: " + a + "\r\n";
   };
-  std::string stuck_authority = "origin.test:" + std::to_string(ntohs(sa.sin_port));
+  std::string stuck_authority = "origin.test:" + std::to_string(stuck.port());
   check_row(h.port(),
             "GET http://" + stuck_authority + "/ HTTP/1.1\r\nHost: " + stuck_authority + "\r\n",
             504, "connection_timeout", "timed out");
-  for (int fd : fillers) ::close(fd);
-  ::close(stuck);
   check_row(h.port(), get("/close"), 502, "connection_terminated", a);
   check_row(h.port(), get("/garbage"), 502, "http_protocol_error", a);
   check_row(h.port(), get("/big-head"), 502, "http_response_header_section_size", "4096");

@@ -285,27 +285,10 @@ TEST_CASE("a bad chunk size after the head was forwarded still answers 400", "[l
 
 TEST_CASE("a connect that does not complete in time gives 504 connection_timeout",
           "[loop][errors]") {
-  // A listener that never accepts, with its backlog filled: further SYNs are dropped, so
-  // the proxy's connect hangs until timeouts.connect.
-  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::listen(lfd, 0) == 0);
-  socklen_t len = sizeof a;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    fillers.push_back(fd);
-  }
+  StuckListener stuck;  // the proxy's connect hangs until timeouts.connect
   ProxyHarness h([](Config& c) { c.timeouts.connect = std::chrono::milliseconds(400); });
-  auto r = ask(h.port(), get_request(ntohs(a.sin_port)));
+  auto r = ask(h.port(), get_request(stuck.port()));
   REQUIRE(r);
   CHECK(r->status == 504);
   CHECK_THAT(r->header("Proxy-Status"), Catch::Contains("error=connection_timeout"));
-  for (int fd : fillers) ::close(fd);
-  ::close(lfd);
 }

@@ -4,9 +4,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/server.h"
@@ -40,6 +45,40 @@ class ProxyHarness {
 
   TestDnsServer dns;
   std::unique_ptr<Server> server;
+};
+
+// A loopback listener that never accepts, its backlog filled: further SYNs are dropped,
+// so a connect to port() hangs until the connector's timeout. Closed by the destructor.
+class StuckListener {
+ public:
+  StuckListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 0) == 0);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    for (int i = 0; i < 4; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers_.push_back(fd);
+    }
+  }
+  ~StuckListener() {
+    for (int fd : fillers_) ::close(fd);
+    ::close(fd_);
+  }
+  StuckListener(const StuckListener&) = delete;
+  StuckListener& operator=(const StuckListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
 };
 
 inline std::string get_request(uint16_t origin_port, const std::string& path = "/",
