@@ -827,6 +827,10 @@ std::vector<Cidr> Config::Access::default_allow_clients() {
   return out;
 }
 
+std::vector<Cidr> Config::Access::default_allow_metrics() {
+  return {*Cidr::parse("127.0.0.0/8"), *Cidr::parse("::1/128")};
+}
+
 std::vector<Cidr> Config::Access::default_deny_destination_ips() {
   std::vector<Cidr> out;
   for (const char* text : {"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8"}) {

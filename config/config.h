@@ -40,6 +40,9 @@ struct Config {
     std::string name = "gatehouse";
     Duration drain_timeout = std::chrono::seconds(30);
     bool maintenance = false;
+    // false: refuse to start on a port another process already listens on (SO_REUSEPORT
+    // would otherwise let a second instance silently take half the connections).
+    bool allow_shared_port = false;
 
     bool operator==(const Server&) const = default;
   } server;
@@ -79,6 +82,16 @@ struct Config {
     std::vector<Cidr> deny_destination_ips = default_deny_destination_ips();
     std::vector<uint16_t> connect_ports{443, 80};
     std::vector<std::string> disabled_methods{"TRACE"};  // upper-cased
+    // Who may read /metrics (operator data); loopback only by default.
+    std::vector<Cidr> allow_metrics = default_allow_metrics();
+
+    bool connect_port_allowed(uint16_t port) const {
+      for (uint16_t p : connect_ports) {
+        if (p == port) return true;
+      }
+      return false;
+    }
+    static std::vector<Cidr> default_allow_metrics();
 
     static std::vector<Cidr> default_allow_clients();
     static std::vector<Cidr> default_deny_destination_ips();

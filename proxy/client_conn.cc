@@ -945,8 +945,7 @@ void ClientConn::on_request_allowed() {
       return respond_error(std::move(e));
     }
     target_ = *a;
-    if (std::find(cfg.access.connect_ports.begin(), cfg.access.connect_ports.end(), a->port) ==
-        cfg.access.connect_ports.end()) {
+    if (!cfg.access.connect_port_allowed(a->port)) {
       ErrorDetails e;
       e.cause = Cause::kConnectPortDenied;
       e.details = "Tunnels to port " + std::to_string(a->port) +

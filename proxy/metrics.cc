@@ -1,5 +1,7 @@
 #include "proxy/metrics.h"
 
+#include <dirent.h>
+
 #include <map>
 
 #include "proxy/error_catalog.h"
@@ -64,6 +66,17 @@ void histogram(std::string& out, const std::vector<const WorkerStats*>& ws, cons
 
 }  // namespace
 
+int64_t count_open_fds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int64_t n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n - 1;  // the directory stream's own descriptor
+}
+
 void LatencyHistogram::observe(uint64_t ms) {
   for (size_t i = 0; i < kBoundsMs.size(); ++i) {
     if (ms <= kBoundsMs[i]) {
@@ -125,6 +138,9 @@ std::string render_metrics(const std::vector<const WorkerStats*>& ws, const Proc
   scalar(out, ws, "gatehouse_upstream_retries_total", "counter",
          "Idempotent requests retried after a reused connection failed.",
          [](const WorkerStats& w) { return w.upstream_retries.load(); });
+  scalar(out, ws, "gatehouse_upstream_connections_open", "gauge",
+         "Connections to origins open now, in use or idle in the pool.",
+         [](const WorkerStats& w) { return w.upstream_open.load(); });
   scalar(out, ws, "gatehouse_tunnels_active", "gauge", "CONNECT and upgraded tunnels open now.",
          [](const WorkerStats& w) { return w.tunnels_active.load(); });
   scalar(out, ws, "gatehouse_tunnels_total", "counter", "CONNECT and upgraded tunnels opened.",
@@ -164,6 +180,10 @@ std::string render_metrics(const std::vector<const WorkerStats*>& ws, const Proc
   family(out, "gatehouse_config_reload_failures_total", "counter",
          "Reloads refused because the new configuration was invalid.");
   sample(out, "gatehouse_config_reload_failures_total", info.config_reload_failures);
+  if (info.open_fds >= 0) {
+    family(out, "process_open_fds", "gauge", "Open file descriptors of the proxy process.");
+    sample(out, "process_open_fds", static_cast<uint64_t>(info.open_fds));
+  }
   family(out, "gatehouse_access_log_dropped_total", "counter",
          "Access log lines dropped because the writer could not keep up.");
   sample(out, "gatehouse_access_log_dropped_total", info.access_log_dropped);

@@ -39,6 +39,7 @@ struct WorkerStats {
   std::atomic<uint64_t> upstream_connects{0};
   std::atomic<uint64_t> upstream_reuses{0};
   std::atomic<uint64_t> upstream_retries{0};
+  std::atomic<uint64_t> upstream_open{0};  // upstream sockets open now (in use or pooled)
   std::atomic<uint64_t> tunnels_active{0};
   std::atomic<uint64_t> tunnels_total{0};
   std::atomic<uint64_t> bytes_from_clients{0};
@@ -63,7 +64,11 @@ struct ProcessInfo {
   uint64_t config_reloads = 0;
   uint64_t config_reload_failures = 0;
   uint64_t access_log_dropped = 0;
+  int64_t open_fds = -1;  // descriptors open in this process; -1 = unknown
 };
+
+// Descriptors open in this process (entries of /proc/self/fd), or -1 when unreadable.
+int64_t count_open_fds();
 
 // Prometheus text exposition format 0.0.4 of the sum over `workers`.
 std::string render_metrics(const std::vector<const WorkerStats*>& workers, const ProcessInfo& info);

@@ -14,6 +14,7 @@ UpstreamConn::UpstreamConn(Worker& worker, std::string key)
   tcp_.data = this;
   idle_timer_.data = this;
   open_handles_ = 2;
+  worker_.mutable_stats().upstream_open.fetch_add(1, std::memory_order_relaxed);
 }
 
 int UpstreamConn::connect(const sockaddr* addr, UpstreamHandler* handler) {
@@ -122,6 +123,7 @@ void UpstreamConn::on_close(uv_handle_t* h) {
   auto* self = static_cast<UpstreamConn*>(h->data);
   if (--self->open_handles_ > 0) return;
   self->reader_.release(self->worker_.chunks());
+  self->worker_.mutable_stats().upstream_open.fetch_sub(1, std::memory_order_relaxed);
   delete self;
 }
 

@@ -48,6 +48,7 @@ std::string SharedState::render_metrics() const {
   info.config_reloads = config_reloads.load();
   info.config_reload_failures = config_reload_failures.load();
   info.access_log_dropped = access_log ? access_log->dropped() : 0;
+  info.open_fds = count_open_fds();
   return gatehouse::render_metrics(stats, info);
 }
 
