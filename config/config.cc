@@ -280,7 +280,7 @@ std::string range_message(int64_t v, int64_t min, int64_t max) {
 }
 
 // What shape an environment value is split into before the key's own check runs.
-enum class EnvShape { kString, kInteger, kBoolean, kStringList, kIntegerList };
+enum class EnvShape { kString, kInteger, kBoolean, kStringList };
 
 using Apply = std::function<Status(Config&, const toml::node&, const std::string& path)>;
 
@@ -390,21 +390,74 @@ Apply string_list_key(S Config::*section, std::vector<T> S::*field, Convert<T> c
   };
 }
 
-template <class S, class T>
-Apply integer_list_key(S Config::*section, std::vector<T> S::*field, int64_t min, int64_t max) {
+// A port list: each element is a TOML integer (443) or a string holding one port ("443")
+// or an inclusive range ("8000-9000"). An unquoted 8000-9000 never gets here: TOML reads
+// it as a date and fails, which syntax_error() explains.
+constexpr std::string_view kPortForms =
+    R"(a port such as 443 or "443", or an inclusive range such as "8000-9000")";
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Decimal digits -> a port, or nullopt when outside 1..65535 (any number of digits).
+std::optional<uint16_t> port_number(std::string_view digits) {
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  if (digits.size() > 5) return std::nullopt;
+  uint32_t v = 0;
+  for (char c : digits) v = v * 10 + static_cast<uint32_t>(c - '0');
+  if (v < 1 || v > 65535) return std::nullopt;
+  return static_cast<uint16_t>(v);
+}
+
+std::variant<PortRange, Reason> port_range(std::string_view text) {
+  size_t dash = text.find('-');
+  std::string_view first = text.substr(0, dash);
+  std::string_view last = dash == std::string_view::npos ? first : text.substr(dash + 1);
+  if (!all_digits(first) || !all_digits(last)) {
+    return Reason{"invalid port or port range " + quote(text) + " (use " + std::string(kPortForms) +
+                  ")"};
+  }
+  auto lo = port_number(first);
+  auto hi = port_number(last);
+  if (dash == std::string_view::npos) {
+    if (!lo) return Reason{"must be between 1 and 65535 (got " + std::string(text) + ")"};
+    return PortRange(*lo);
+  }
+  if (!lo || !hi) {
+    return Reason{"port range " + quote(text) + ": ports must be between 1 and 65535 (got " +
+                  std::string(lo ? last : first) + ")"};
+  }
+  if (*lo > *hi) {
+    return Reason{"port range " + quote(text) + " runs backwards; write the lower port first: \"" +
+                  std::string(last) + "-" + std::string(first) + "\""};
+  }
+  return PortRange(*lo, *hi);
+}
+
+template <class S>
+Apply port_list_key(S Config::*section, std::vector<PortRange> S::*field) {
   return [=](Config& c, const toml::node& n, const std::string& path) -> Status {
     const auto* arr = n.as_array();
-    if (arr == nullptr) return type_error(n, path, "an array of integers");
-    std::vector<T> values;
+    if (arr == nullptr) {
+      return type_error(n, path, R"(an array of ports and port ranges, e.g. [443, "8000-9000"])");
+    }
+    std::vector<PortRange> values;
     for (size_t i = 0; i < arr->size(); ++i) {
       const toml::node& e = *arr->get(i);
       std::string epath = path + "[" + std::to_string(i) + "]";
-      const auto* v = e.as_integer();
-      if (v == nullptr) return type_error(e, epath, "an integer");
-      if (v->get() < min || v->get() > max) {
-        return failure_at(e, epath + ": " + range_message(v->get(), min, max));
+      if (const auto* v = e.as_integer()) {
+        if (v->get() < 1 || v->get() > 65535) {
+          return failure_at(e, epath + ": " + range_message(v->get(), 1, 65535));
+        }
+        values.emplace_back(static_cast<uint16_t>(v->get()));
+        continue;
       }
-      values.push_back(static_cast<T>(v->get()));
+      const auto* s = e.as_string();
+      if (s == nullptr) return type_error(e, epath, kPortForms);
+      auto result = port_range(s->get());
+      if (auto* err = std::get_if<Reason>(&result)) return failure_at(e, epath + ": " + err->text);
+      values.push_back(std::get<PortRange>(result));
     }
     c.*section.*field = std::move(values);
     return std::nullopt;
@@ -534,6 +587,8 @@ std::vector<SectionDef> schema() {
            {"drain_timeout", Shape::kString,
             duration_key(&C::server, &C::Server::drain_timeout, true)},
            {"maintenance", Shape::kBoolean, bool_key(&C::server, &C::Server::maintenance)},
+           {"allow_shared_port", Shape::kBoolean,
+            bool_key(&C::server, &C::Server::allow_shared_port)},
        }},
       {"timeouts",
        {
@@ -583,11 +638,13 @@ std::vector<SectionDef> schema() {
            {"deny_destination_ips", Shape::kStringList,
             string_list_key<C::Access, Cidr>(&C::access, &C::Access::deny_destination_ips,
                                              cidr_value)},
-           {"connect_ports", Shape::kIntegerList,
-            integer_list_key(&C::access, &C::Access::connect_ports, 1, 65535)},
+           {"connect_ports", Shape::kStringList,
+            port_list_key(&C::access, &C::Access::connect_ports)},
            {"disabled_methods", Shape::kStringList,
             string_list_key<C::Access, std::string>(&C::access, &C::Access::disabled_methods,
                                                     method_name)},
+           {"allow_metrics", Shape::kStringList,
+            string_list_key<C::Access, Cidr>(&C::access, &C::Access::allow_metrics, cidr_value)},
        }},
       {"auth",
        {
@@ -652,6 +709,83 @@ const KeyDef* find_key(const SectionDef& section, std::string_view name) {
 }
 
 // ---------------------------------------------------------------------------------------
+// "Did you mean": the known name closest to a misspelt one.
+
+// Lower case without '_' and '-': "Drain-Timeout", "drainTimeout" and "drain_timeout"
+// are the same name to a reader.
+std::string loose_form(std::string_view s) {
+  std::string out;
+  for (char c : to_lower(s)) {
+    if (c != '_' && c != '-') out += c;
+  }
+  return out;
+}
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+// two neighbours ("lsiten") each cost 1.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The candidate `name` most probably meant: one that differs only in case, '_' or '-',
+// else the nearest within two edits. Short names get one edit at most, so 'tls' does not
+// turn into 'dns'. Ties go to the first candidate in schema order.
+std::optional<std::string_view> closest_name(std::string_view name,
+                                             const std::vector<std::string_view>& candidates) {
+  std::string loose = loose_form(name);
+  if (loose.empty()) return std::nullopt;
+  for (std::string_view c : candidates) {
+    if (loose_form(c) == loose) return c;
+  }
+  std::string lower = to_lower(name);
+  std::optional<std::string_view> best;
+  size_t best_distance = 0;
+  for (std::string_view c : candidates) {
+    size_t limit = std::min<size_t>(2, std::max(lower.size(), c.size()) / 3);
+    // Lengths further apart than the limit cannot be within it; skipping them also keeps
+    // a huge quoted key from costing a huge distance table.
+    if (lower.size() > c.size() + limit || c.size() > lower.size() + limit) continue;
+    size_t distance = edit_distance(lower, c);
+    if (distance <= limit && (!best || distance < best_distance)) {
+      best = c;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::optional<std::string_view> closest_section(std::string_view name,
+                                                const std::vector<SectionDef>& defs) {
+  std::vector<std::string_view> names;
+  for (const auto& s : defs) names.push_back(s.name);
+  return closest_name(name, names);
+}
+
+std::optional<std::string_view> closest_key(std::string_view name, const SectionDef& section) {
+  std::vector<std::string_view> names;
+  for (const auto& k : section.keys) names.push_back(k.name);
+  return closest_name(name, names);
+}
+
+// [name] for messages, escaped like quote() but in brackets, as the reader wrote it.
+std::string bracketed(std::string_view name) {
+  std::string q = quote(name);
+  return "[" + q.substr(1, q.size() - 2) + "]";
+}
+
+// ---------------------------------------------------------------------------------------
 // TOML document -> Config.
 
 void apply_document(const toml::table& root, const std::vector<SectionDef>& defs, Config& cfg,
@@ -660,7 +794,11 @@ void apply_document(const toml::table& root, const std::vector<SectionDef>& defs
     const SectionDef* section = find_section(defs, key.str());
     if (section == nullptr) {
       if (node.is_table()) {
-        failures.push_back(failure_at(key.source(), "unknown section " + quote(key.str())));
+        std::string message = "unknown section " + bracketed(key.str());
+        if (auto near = closest_section(key.str(), defs)) {
+          message += "; did you mean " + bracketed(*near) + "?";
+        }
+        failures.push_back(failure_at(key.source(), std::move(message)));
       } else {
         failures.push_back(failure_at(
             key.source(), "unknown key " + quote(key.str()) +
@@ -678,8 +816,12 @@ void apply_document(const toml::table& root, const std::vector<SectionDef>& defs
     for (auto&& [k, v] : *table) {
       const KeyDef* def = find_key(*section, k.str());
       if (def == nullptr) {
-        failures.push_back(failure_at(k.source(), "unknown key " + quote(k.str()) + " in [" +
-                                                      std::string(section->name) + "]"));
+        std::string message =
+            "unknown key " + quote(k.str()) + " in [" + std::string(section->name) + "]";
+        if (auto near = closest_key(k.str(), *section)) {
+          message += "; did you mean " + quote(*near) + "?";
+        }
+        failures.push_back(failure_at(k.source(), std::move(message)));
         continue;
       }
       std::string path = std::string(section->name) + "." + std::string(k.str());
@@ -739,18 +881,6 @@ std::variant<std::unique_ptr<toml::node>, std::string> env_node(EnvShape shape,
       for (auto item : split_list(text)) arr->push_back(std::string(item));
       return arr;
     }
-    case EnvShape::kIntegerList: {
-      auto arr = std::make_unique<toml::array>();
-      auto items = split_list(text);
-      for (size_t i = 0; i < items.size(); ++i) {
-        auto v = env_integer(items[i]);
-        if (auto* err = std::get_if<std::string>(&v)) {
-          return path + "[" + std::to_string(i) + "]: " + *err;
-        }
-        arr->push_back(std::get<int64_t>(v));
-      }
-      return arr;
-    }
   }
   return path + ": unsupported value";
 }
@@ -775,8 +905,15 @@ std::optional<ConfigError> apply_environment(const Environment& env,
     // A known section with an unknown key is a typo, and an error.
     if (section == nullptr) continue;
     if (key == nullptr || expected_name != name) {
-      return env_error("unknown key " + quote(key_name) + " in [" + section_name +
-                       "] (override variables are named GATEHOUSE_<SECTION>_<KEY>, in upper "
+      std::string message = "unknown key " + quote(key_name) + " in [" + section_name + "]";
+      std::optional<std::string_view> near =
+          key != nullptr ? std::optional(key->name) : closest_key(key_name, *section);
+      if (near) {
+        return env_error(message + "; did you mean GATEHOUSE_" + to_upper(section_name) + "_" +
+                         to_upper(*near) + "?");
+      }
+      return env_error(message +
+                       " (override variables are named GATEHOUSE_<SECTION>_<KEY>, in upper "
                        "case)");
     }
     std::string path = section_name + "." + key_name;
@@ -800,17 +937,66 @@ ConfigError first_failure(std::vector<Failure>& failures, std::string_view sourc
                      .message = std::move(it->message)};
 }
 
+// Line `number` (from 1) of `text`, without its line break; empty past the end.
+std::string_view line_of(std::string_view text, size_t number) {
+  for (size_t n = 1; n < number; ++n) {
+    size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return {};
+    text.remove_prefix(nl + 1);
+  }
+  std::string_view line = text.substr(0, text.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// An unquoted port range (connect_ports = [8000-9000]) is a TOML date to toml++, which
+// then fails with a message about months. Finds the "digits-digits" word the error is in
+// (the last one that starts at or before the error column), so the message can say what
+// was meant; a real date (1979-05-27) has three parts and is not mistaken for one.
+std::optional<std::string> unquoted_port_range(std::string_view line, size_t column) {
+  auto is_word_char = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+           c == '_' || c == ':' || c == '.' || c == '+';
+  };
+  std::optional<std::string> found;
+  size_t i = 0;
+  while (i < line.size() && i < column) {
+    if (!is_word_char(line[i])) {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    while (i < line.size() && is_word_char(line[i])) ++i;
+    std::string_view word = line.substr(start, i - start);
+    size_t dash = word.find('-');
+    if (dash != std::string_view::npos && all_digits(word.substr(0, dash)) &&
+        all_digits(word.substr(dash + 1))) {
+      found = std::string(word);
+    }
+  }
+  return found;
+}
+
 // toml::parse_error is the thrown exception type with TOML_EXCEPTIONS and the error held
 // by parse_result without; both have description() and source().
-ConfigError syntax_error(const toml::parse_error& e, std::string_view source) {
+ConfigError syntax_error(const toml::parse_error& e, std::string_view text,
+                         std::string_view source) {
   std::string description(e.description());
   if (!description.empty() && description.front() >= 'A' && description.front() <= 'Z') {
     description.front() = static_cast<char>(description.front() - 'A' + 'a');
   }
+  std::string message = "invalid TOML: " + description;
+  if (description.find("date") != std::string::npos) {
+    std::string_view line = line_of(text, e.source().begin.line);
+    if (auto range = unquoted_port_range(line, e.source().begin.column)) {
+      message = "invalid TOML: port ranges must be quoted strings, e.g. \"" + *range +
+                "\" (unquoted, TOML reads " + *range + " as a date: " + description + ")";
+    }
+  }
   return ConfigError{.source = std::string(source),
                      .line = static_cast<int>(e.source().begin.line),
                      .column = static_cast<int>(e.source().begin.column),
-                     .message = "invalid TOML: " + description};
+                     .message = std::move(message)};
 }
 
 }  // namespace
@@ -833,10 +1019,18 @@ std::vector<Cidr> Config::Access::default_allow_metrics() {
 
 std::vector<Cidr> Config::Access::default_deny_destination_ips() {
   std::vector<Cidr> out;
-  for (const char* text : {"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8"}) {
+  // Loopback, "this host" (0.0.0.0/8, ::), link-local (which holds most clouds' metadata
+  // service at 169.254.169.254), Alibaba Cloud's metadata address and AWS's IPv6 one.
+  for (const char* text : {"127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16",
+                           "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128"}) {
     out.push_back(*Cidr::parse(text));
   }
   return out;
+}
+
+std::string PortRange::to_string() const {
+  if (lo == hi) return std::to_string(lo);
+  return std::to_string(lo) + "-" + std::to_string(hi);
 }
 
 std::string HostPort::to_string() const {
@@ -899,11 +1093,11 @@ ConfigResult parse_config(std::string_view text, std::string_view source, const 
     try {
       root = toml::parse(text, std::string_view(source_name));
     } catch (const toml::parse_error& e) {
-      return syntax_error(e, source_name);
+      return syntax_error(e, text, source_name);
     }
 #else
     toml::parse_result parsed = toml::parse(text, std::string_view(source_name));
-    if (!parsed) return syntax_error(parsed.error(), source_name);
+    if (!parsed) return syntax_error(parsed.error(), text, source_name);
     root = std::move(parsed).table();
 #endif
     auto defs = schema();

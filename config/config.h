@@ -30,6 +30,22 @@ struct HostPort {
   bool operator==(const HostPort&) const = default;
 };
 
+// An inclusive range of TCP ports, lo <= hi; a single port is the range of itself. The
+// one-port constructor is implicit so `connect_ports.push_back(8080)` and
+// `connect_ports = {443}` keep reading naturally.
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 0;
+
+  constexpr PortRange() = default;
+  constexpr PortRange(uint16_t port) : lo(port), hi(port) {}
+  constexpr PortRange(uint16_t first, uint16_t last) : lo(first), hi(last) {}
+
+  constexpr bool contains(uint16_t port) const { return lo <= port && port <= hi; }
+  std::string to_string() const;  // "443" or "8000-9000"
+  bool operator==(const PortRange&) const = default;
+};
+
 enum class LogFormat { kJson, kCombined };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
@@ -80,14 +96,15 @@ struct Config {
     std::vector<std::string> allow_destinations;  // host names, "*.example.com", CIDRs
     std::vector<std::string> deny_destinations;
     std::vector<Cidr> deny_destination_ips = default_deny_destination_ips();
-    std::vector<uint16_t> connect_ports{443, 80};
+    std::vector<PortRange> connect_ports{443, 80};       // CONNECT targets; empty = none
     std::vector<std::string> disabled_methods{"TRACE"};  // upper-cased
-    // Who may read /metrics (operator data); loopback only by default.
+    // Who may read /metrics (operator data); loopback only by default. Checked after
+    // allow_clients; /healthz, /readyz and /proxy.pac stay open to every allowed client.
     std::vector<Cidr> allow_metrics = default_allow_metrics();
 
     bool connect_port_allowed(uint16_t port) const {
-      for (uint16_t p : connect_ports) {
-        if (p == port) return true;
+      for (const PortRange& r : connect_ports) {
+        if (r.contains(port)) return true;
       }
       return false;
     }

@@ -18,8 +18,11 @@ namespace {
 // kHighWater plus one read chunk (64 KiB) in the proxy.
 constexpr size_t kHighWater = 256 * 1024;
 constexpr size_t kLowWater = 64 * 1024;
-// Chunk extensions are never forwarded; cap what a client may make us skip per chunk.
+// Chunk extensions are never forwarded; cap what a peer may make us skip per chunk.
 constexpr size_t kMaxChunkExtensionBytes = 4096;
+// Interim (1xx) responses accepted before the final one; an origin sending more is
+// broken or hostile.
+constexpr unsigned kMaxInterimResponses = 32;
 // After answering with Connection: close while the client may still be sending a body,
 // keep reading (and discarding) this long so our answer is not lost to a TCP reset.
 constexpr uint64_t kLingerMs = 2000;
@@ -58,6 +61,35 @@ void set_port(sockaddr_storage& ss, uint16_t port) {
   }
 }
 
+// Runs `blocked` on every media type a message declares: each Content-Type field line and
+// each comma-separated member of one (clients differ on which of several they use, so a
+// filter must judge them all). A message without Content-Type is judged as "".
+template <typename Judge>
+std::optional<std::string> judge_content_types(const HeaderList& headers, Judge blocked) {
+  bool any = false;
+  for (const auto& f : headers) {
+    if (!iequals(f.name, "content-type")) continue;
+    any = true;
+    std::string_view v = f.value;
+    bool quoted = false;
+    size_t start = 0;
+    for (size_t i = 0; i <= v.size(); ++i) {
+      if (i < v.size() && v[i] == '"') quoted = !quoted;
+      if (i < v.size() && (v[i] != ',' || quoted)) continue;
+      std::string_view piece = v.substr(start, i - start);
+      while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t')) {
+        piece.remove_prefix(1);
+      }
+      if (!piece.empty() || v.empty()) {
+        if (auto why = blocked(piece)) return why;
+      }
+      start = i + 1;
+    }
+  }
+  if (!any) return blocked(std::string_view());
+  return std::nullopt;
+}
+
 bool is_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
 }
@@ -73,6 +105,10 @@ struct ClientCallbacks {
     ClientConn* c = req(p);
     c->any_request_bytes_ = true;
     c->ex_start_ms_ = uv_now(c->w_.loop());
+    // A later request on a keep-alive connection: from its first byte the head has
+    // timeouts.client_header to arrive, not what is left of timeouts.client_idle.
+    uv_timer_start(&c->timer_, ClientCallbacks::on_timer, c->cfg_->timeouts.client_header.count(),
+                   0);
     return 0;
   }
   static int on_url(llhttp_t* p, const char* at, size_t n) {
@@ -93,6 +129,12 @@ struct ClientCallbacks {
     ClientConn* c = req(p);
     c->head_bytes_ += n;
     c->req_.method.append(at, n);
+    return 0;
+  }
+  static int on_version(llhttp_t* p, const char* at, size_t n) {
+    ClientConn* c = req(p);
+    c->head_bytes_ += n;
+    if (c->req_version_.size() + n <= 16) c->req_version_.append(at, n);
     return 0;
   }
   static bool header_limit(ClientConn* c, size_t n) {
@@ -125,18 +167,8 @@ struct ClientCallbacks {
   static int on_header_value(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
     if (!header_limit(c, n)) return -1;
-    // llhttp 8 accepts obs-fold (a value continued on a line starting with whitespace);
-    // RFC 9112 5.2 lets a proxy refuse it. Spot it from the bytes before the span.
-    const char* q = at;
-    while (q > c->exec_start_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
-    if (q > c->exec_start_ && q[-1] == '\n') {
-      c->user_error_set_ = true;
-      c->user_error_ = Cause::kBadRequest;
-      c->user_error_details_ =
-          "A header field value is folded over several lines (obs-fold), "
-          "which this proxy does not accept.";
-      return -1;
-    }
+    // obs-fold is found by the HeadScanner (whatever the read boundaries); here a folded
+    // value simply continues.
     c->req_.headers.back().value.append(at, n);
     return 0;
   }
@@ -145,66 +177,35 @@ struct ClientCallbacks {
     c->req_.http_major = llhttp_get_http_major(p);
     c->req_.http_minor = llhttp_get_http_minor(p);
     c->req_keep_alive_ = llhttp_should_keep_alive(p) != 0;
-    c->req_chunked_ = (p->flags & F_CHUNKED) != 0;
-    c->req_has_body_ = c->req_chunked_ || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
     c->pause_event_ = ClientConn::PauseEvent::kHeadDone;
-    return HPE_PAUSED;
-  }
-  static int on_chunk_header(llhttp_t* p) {
-    req(p)->chunk_ext_bytes_ = 0;
-    return 0;
-  }
-  static int on_chunk_extension(llhttp_t* p, const char*, size_t n) {
-    ClientConn* c = req(p);
-    c->chunk_ext_bytes_ += n;
-    if (c->chunk_ext_bytes_ <= kMaxChunkExtensionBytes) return 0;
-    c->user_error_set_ = true;
-    c->user_error_ = Cause::kBadRequest;
-    c->user_error_details_ = "A chunk extension in the request body is too long.";
-    return -1;
-  }
-  static int on_body(llhttp_t* p, const char* at, size_t n) {
-    ClientConn* c = req(p);
-    c->req_body_bytes_ += n;
-    uint64_t limit = c->cfg_->limits.max_request_body_bytes;
-    if (limit != 0 && c->req_body_bytes_ > limit) {
-      c->user_error_set_ = true;
-      c->user_error_ = Cause::kBodyTooLarge;
-      c->user_error_details_ = "The request body is larger than limits.max_request_body_bytes (" +
-                               std::to_string(limit) + " bytes).";
-      return -1;
-    }
-    if (c->discard_body_ || !c->up_) return 0;
-    if (!c->to_up_) c->to_up_ = c->w_.batches().acquire();
-    if (c->req_chunked_) {
-      c->to_up_->append_copy(hex(n) + "\r\n");
-      c->to_up_->append_span(c->w_.chunks(), c->pend_chunk_, at, n);
-      c->to_up_->append_copy("\r\n");
-    } else {
-      c->to_up_->append_span(c->w_.chunks(), c->pend_chunk_, at, n);
-    }
-    return 0;
-  }
-  static int on_message_complete(llhttp_t* p) {
-    ClientConn* c = req(p);
-    if (c->req_chunked_ && c->up_ && !c->discard_body_) {
-      if (!c->to_up_) c->to_up_ = c->w_.batches().acquire();
-      c->to_up_->append_copy("0\r\n\r\n");
-    }
-    c->pause_event_ = ClientConn::PauseEvent::kMessageDone;
+    // llhttp's part ends here: the body is read by ClientConn::read_request_body, and the
+    // parser is reset before the next request.
     return HPE_PAUSED;
   }
 
-  // Response parser.
+  // Response parser: heads only; bodies are read by ClientConn::read_response_body.
+  static bool resp_limit(ClientConn* c, size_t n) {
+    c->resp_head_bytes_ += n;
+    if (c->resp_head_bytes_ <= c->cfg_->limits.max_header_bytes) return true;
+    c->resp_error_.clear();  // reported as kResponseHeadersTooLarge
+    return false;
+  }
   static int r_on_status(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
-    c->resp_head_bytes_ += n;
+    // The status line counts toward the head limit, reason phrase included.
+    if (!resp_limit(c, n)) return -1;
+    for (size_t i = 0; i < n; ++i) {
+      auto ch = static_cast<unsigned char>(at[i]);
+      if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+        c->resp_error_ = "its status line's reason phrase contains a control character";
+        return -1;
+      }
+    }
     c->resp_.reason.append(at, n);
     return 0;
   }
-  static bool resp_limit(ClientConn* c, size_t n) {
-    c->resp_head_bytes_ += n;
-    return c->resp_head_bytes_ <= c->cfg_->limits.max_header_bytes;
+  static int r_on_version(llhttp_t* p, const char*, size_t n) {
+    return resp_limit(req(p), n + 5) ? 0 : -1;  // "HTTP/" and the version
   }
   static int r_on_header_field(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
@@ -213,12 +214,23 @@ struct ClientCallbacks {
     return 0;
   }
   static int r_on_header_field_complete(llhttp_t* p) {
-    req(p)->resp_field_open_ = false;
+    ClientConn* c = req(p);
+    c->resp_field_open_ = false;
+    // RFC 9112 5.1: whitespace between a field name and the colon must be removed by a
+    // proxy before forwarding a response (llhttp 8 keeps it in the name).
+    std::string& name = c->resp_.headers.back().name;
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+    if (!is_token(name)) {
+      c->resp_error_ = "a header field name is not a valid token";
+      return -1;
+    }
     return 0;
   }
   static int r_on_header_value(llhttp_t* p, const char* at, size_t n) {
     ClientConn* c = req(p);
     if (!resp_limit(c, n)) return -1;
+    // An obs-fold continuation arrives as its own span starting with whitespace: the
+    // fold becomes that whitespace (RFC 9112 5.2 lets a proxy replace it with SP).
     c->resp_.headers.back().value.append(at, n);
     return 0;
   }
@@ -227,57 +239,7 @@ struct ClientCallbacks {
     c->resp_.status = llhttp_get_status_code(p);
     c->resp_.http_major = llhttp_get_http_major(p);
     c->resp_.http_minor = llhttp_get_http_minor(p);
-    int status = c->resp_.status;
-    if (status >= 100 && status < 200) {
-      if (status == 101) {
-        // Only an upgrade we forwarded may be accepted; anything else is a protocol error.
-        if (!c->wants_upgrade_) return -1;
-        c->on_switching_protocols();
-        return 2;  // no body; llhttp_execute returns HPE_PAUSED_UPGRADE
-      }
-      // Interim response: forward to HTTP/1.1 clients only, then parse the next head.
-      if (c->req_.http_minor >= 1) {
-        std::string head;
-        ClientResponseOptions o;
-        o.via_name = c->cfg_->server.name;
-        build_client_response(c->resp_, o, head);
-        if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
-        c->to_client_->append_copy(head);
-      }
-      return 0;
-    }
-    if (!c->response_allowed()) return -1;  // answered by the proxy instead
-    c->on_response_head();
-    bool no_body = c->is_head_ || status == 204 || status == 304;
-    return no_body ? 1 : 0;
-  }
-  static int r_on_body(llhttp_t* p, const char* at, size_t n) {
-    ClientConn* c = req(p);
-    if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
-    if (c->resp_chunked_out_) {
-      c->to_client_->append_copy(hex(n) + "\r\n");
-      c->to_client_->append_span(c->w_.chunks(), c->resp_chunk_, at, n);
-      c->to_client_->append_copy("\r\n");
-    } else {
-      c->to_client_->append_span(c->w_.chunks(), c->resp_chunk_, at, n);
-    }
-    return 0;
-  }
-  static int r_on_message_complete(llhttp_t* p) {
-    ClientConn* c = req(p);
-    int status = c->resp_.status;
-    if (status == 101) return 0;  // llhttp now returns HPE_PAUSED_UPGRADE
-    if (status >= 100 && status < 200) {
-      // The next message on this connection is the real response: start a fresh head.
-      c->resp_ = ResponseHead{};
-      c->resp_head_bytes_ = 0;
-      return 0;
-    }
-    if (c->resp_chunked_out_) {
-      if (!c->to_client_) c->to_client_ = c->w_.batches().acquire();
-      c->to_client_->append_copy("0\r\n\r\n");
-    }
-    c->resp_complete_ = true;
+    c->resp_head_event_ = true;
     return HPE_PAUSED;
   }
 
@@ -300,14 +262,14 @@ const llhttp_settings_t kRequestSettings = {
     .on_url = ClientCallbacks::on_url,
     .on_status = nullptr,
     .on_method = ClientCallbacks::on_method,
-    .on_version = nullptr,
+    .on_version = ClientCallbacks::on_version,
     .on_header_field = ClientCallbacks::on_header_field,
     .on_header_value = ClientCallbacks::on_header_value,
-    .on_chunk_extension_name = ClientCallbacks::on_chunk_extension,
-    .on_chunk_extension_value = ClientCallbacks::on_chunk_extension,
+    .on_chunk_extension_name = nullptr,
+    .on_chunk_extension_value = nullptr,
     .on_headers_complete = ClientCallbacks::on_headers_complete,
-    .on_body = ClientCallbacks::on_body,
-    .on_message_complete = ClientCallbacks::on_message_complete,
+    .on_body = nullptr,
+    .on_message_complete = nullptr,
     .on_url_complete = nullptr,
     .on_status_complete = nullptr,
     .on_method_complete = nullptr,
@@ -316,7 +278,7 @@ const llhttp_settings_t kRequestSettings = {
     .on_header_value_complete = nullptr,
     .on_chunk_extension_name_complete = nullptr,
     .on_chunk_extension_value_complete = nullptr,
-    .on_chunk_header = ClientCallbacks::on_chunk_header,
+    .on_chunk_header = nullptr,
     .on_chunk_complete = nullptr,
     .on_reset = nullptr,
 };
@@ -326,14 +288,14 @@ const llhttp_settings_t kResponseSettings = {
     .on_url = nullptr,
     .on_status = ClientCallbacks::r_on_status,
     .on_method = nullptr,
-    .on_version = nullptr,
+    .on_version = ClientCallbacks::r_on_version,
     .on_header_field = ClientCallbacks::r_on_header_field,
     .on_header_value = ClientCallbacks::r_on_header_value,
     .on_chunk_extension_name = nullptr,
     .on_chunk_extension_value = nullptr,
     .on_headers_complete = ClientCallbacks::r_on_headers_complete,
-    .on_body = ClientCallbacks::r_on_body,
-    .on_message_complete = ClientCallbacks::r_on_message_complete,
+    .on_body = nullptr,
+    .on_message_complete = nullptr,
     .on_url_complete = nullptr,
     .on_status_complete = nullptr,
     .on_method_complete = nullptr,
@@ -403,8 +365,9 @@ bool ClientConn::response_allowed() {
   int status = resp_.status;
   bool has_body = !(is_head_ || status == 204 || status == 304);
   if (has_body) {
-    const std::string* ct = find_field(resp_.headers, "content-type");
-    if (auto why = policy_->mime.blocked_response(ct ? *ct : std::string())) {
+    const MimeFilter& mime = policy_->mime;
+    if (auto why = judge_content_types(
+            resp_.headers, [&mime](std::string_view t) { return mime.blocked_response(t); })) {
       w_.mutable_stats().mime_blocked.fetch_add(1, std::memory_order_relaxed);
       ErrorDetails e;
       e.cause = Cause::kResponseTypeBlocked;
@@ -553,9 +516,16 @@ void ClientConn::reset_exchange() {
   ex_status_ = 0;
   ex_proxy_status_ = {};
   req_ = RequestHead{};
+  req_version_.clear();
+  req_scan_.reset();
+  req_body_mode_ = BodyMode::kNone;
+  req_in_body_ = false;
+  req_remaining_ = 0;
+  req_chunks_ =
+      ChunkedDecoder({kMaxChunkExtensionBytes, static_cast<size_t>(cfg_->limits.max_header_bytes)});
+  framing_refusal_.reset();
   field_open_ = false;
   head_bytes_ = url_bytes_ = 0;
-  chunk_ext_bytes_ = 0;
   any_request_bytes_ = false;
   user_error_set_ = false;
   user_error_details_.clear();
@@ -576,6 +546,13 @@ void ClientConn::reset_exchange() {
   resp_head_bytes_ = 0;
   resp_any_bytes_ = resp_head_done_ = resp_complete_ = false;
   resp_chunked_out_ = resp_extra_bytes_ = false;
+  resp_keep_alive_ = resp_head_event_ = resp_in_body_ = false;
+  resp_body_mode_ = BodyMode::kNone;
+  resp_remaining_ = 0;
+  resp_scan_.reset();
+  resp_codings_.clear();
+  resp_error_.clear();
+  interim_count_ = 0;
   close_after_response_ = false;
   local_response_ = false;
   up_pause_ = 0;
@@ -677,13 +654,16 @@ void ClientConn::drive() {
 }
 
 void ClientConn::execute_pending() {
+  parser_kick_ = false;
+  if (req_in_body_) return read_request_body();
   static const char kNothing[1] = {0};
   const char* p = pend_len_ > 0 ? pend_ptr_ : kNothing;
   size_t n = pend_len_;
-  parser_kick_ = false;
   pause_event_ = PauseEvent::kNone;
   exec_start_ = p;
   exec_len_ = n;
+  // The scanner sees the same bytes first (it stops by itself at the end of the head).
+  req_scan_.feed(p, n);
   llhttp_errno_t err = llhttp_execute(&req_parser_, p, n);
   size_t used = n;
   if (err != HPE_OK) {
@@ -694,27 +674,181 @@ void ClientConn::execute_pending() {
     pend_ptr_ += used;
     pend_len_ -= used;
   }
-  flush_to_upstream();
-  if (closing_) return;
-
   if (err == HPE_OK) return;
-  if (err == HPE_PAUSED) {
-    llhttp_resume(&req_parser_);
-    if (pause_event_ == PauseEvent::kHeadDone) {
-      client_pause_ |= kPauseExchange;
-      parser_kick_ = true;  // the rest of this message may need no further bytes
-      on_request_head();
-    } else if (pause_event_ == PauseEvent::kMessageDone) {
-      on_request_complete();
-    }
-    return;
-  }
-  if (err == HPE_PAUSED_UPGRADE) {
-    // An Upgrade request that was forwarded without Upgrade: carry on as plain HTTP.
-    llhttp_resume_after_upgrade(&req_parser_);
+  if (err == HPE_PAUSED && pause_event_ == PauseEvent::kHeadDone) {
+    // llhttp stays paused after the head: it is reset, not resumed, for the next request.
+    client_pause_ |= kPauseExchange;
+    parser_kick_ = true;  // the rest of this message may need no further bytes
+    ErrorDetails refusal;
+    if (!decide_request_framing(&refusal)) framing_refusal_ = std::move(refusal);
+    req_in_body_ = true;
+    on_request_head();
     return;
   }
   on_parse_error(err);
+}
+
+// The request head is parsed; its framing is decided here, once, by this proxy (never by
+// llhttp and this code both). RFC 9112 6.1-6.3 and 9110 8.6. False with a refusal.
+bool ClientConn::decide_request_framing(ErrorDetails* refusal) {
+  refusal->close = true;
+  size_t te_fields = count_fields(req_.headers, "transfer-encoding");
+  size_t cl_fields = count_fields(req_.headers, "content-length");
+  if (te_fields > 0) {
+    std::vector<std::string> codings;
+    std::string all;
+    for (const auto& f : req_.headers) {
+      if (!iequals(f.name, "transfer-encoding")) continue;
+      if (!all.empty()) all += ", ";
+      all += f.value;
+      size_t start = 0;
+      while (start <= f.value.size()) {
+        size_t comma = f.value.find(',', start);
+        std::string c =
+            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t first = c.find_first_not_of(" \t");
+        c = first == std::string::npos ? std::string() : c.substr(first);
+        c.erase(c.find_last_not_of(" \t") + 1);
+        codings.push_back(c);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");
+    size_t chunked_count =
+        static_cast<size_t>(std::count_if(codings.begin(), codings.end(), [](const std::string& c) {
+          return iequals(c, "chunked");
+        }));
+    bool empty_member =
+        std::any_of(codings.begin(), codings.end(), [](const std::string& c) { return c.empty(); });
+    bool unknown = std::any_of(codings.begin(), codings.end(), [](const std::string& c) {
+      return !c.empty() && !iequals(c, "chunked");
+    });
+    if (req_.http_minor == 0) {
+      refusal->cause = Cause::kBadRequest;
+      refusal->details =
+          "The request is HTTP/1.0 but has Transfer-Encoding, which HTTP/1.0 does not have; "
+          "its framing cannot be trusted.";
+      return false;
+    }
+    if (cl_fields > 0) {
+      refusal->cause = Cause::kBadRequest;
+      refusal->details =
+          "The request has both Transfer-Encoding and Content-Length; its length is ambiguous.";
+      return false;
+    }
+    if (unknown && !empty_member && chunked_count <= 1) {
+      refusal->cause = Cause::kNotImplemented;
+      refusal->details = "The request uses a transfer coding (" + all +
+                         ") that this proxy does not implement; only chunked is supported.";
+      return false;
+    }
+    if (!chunked_last || chunked_count != 1 || empty_member) {
+      refusal->cause = Cause::kBadRequest;
+      refusal->details = "The request's Transfer-Encoding (" + all +
+                         ") is invalid: chunked must appear exactly once, as the last coding.";
+      return false;
+    }
+    req_body_mode_ = BodyMode::kChunked;
+    req_chunked_ = true;
+    req_has_body_ = true;
+    return true;
+  }
+  if (cl_fields > 1) {
+    refusal->cause = Cause::kBadRequest;
+    refusal->details = "The request has more than one Content-Length field.";
+    return false;
+  }
+  if (cl_fields == 1) {
+    // llhttp has checked the value is a plain decimal number.
+    req_remaining_ = req_parser_.content_length;
+    req_body_mode_ = req_remaining_ > 0 ? BodyMode::kLength : BodyMode::kNone;
+    req_has_body_ = req_remaining_ > 0;
+  }
+  return true;
+}
+
+// Request body bytes (or the end of a bodiless request), read with the framing decided
+// from the head.
+void ClientConn::read_request_body() {
+  switch (req_body_mode_) {
+    case BodyMode::kNone:
+    case BodyMode::kUntilClose:
+      break;
+    case BodyMode::kLength: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(req_remaining_, pend_len_));
+      if (take > 0) {
+        const char* at = pend_ptr_;
+        pend_ptr_ += take;
+        pend_len_ -= take;
+        req_remaining_ -= take;
+        request_body_span(at, take);
+        if (closing_ || close_pending_) return;
+      }
+      if (req_remaining_ > 0) {
+        flush_to_upstream();
+        return;
+      }
+      break;
+    }
+    case BodyMode::kChunked: {
+      for (;;) {
+        size_t used = 0;
+        const char* data = nullptr;
+        size_t len = 0;
+        ChunkedDecoder::Status st = req_chunks_.feed(pend_ptr_, pend_len_, &used, &data, &len);
+        pend_ptr_ += used;
+        pend_len_ -= used;
+        if (st == ChunkedDecoder::Status::kData) {
+          request_body_span(data, len);
+          if (closing_ || close_pending_) return;
+          continue;
+        }
+        if (st == ChunkedDecoder::Status::kDone) break;
+        if (st == ChunkedDecoder::Status::kError) {
+          ErrorDetails e;
+          e.cause = Cause::kBadRequest;
+          e.details = "The request's chunked body is malformed: " + req_chunks_.error() + ".";
+          e.close = true;
+          return respond_error(std::move(e));
+        }
+        flush_to_upstream();
+        return;  // kNeedMore
+      }
+      if (up_ && !discard_body_) {
+        if (!to_up_) to_up_ = w_.batches().acquire();
+        to_up_->append_copy("0\r\n\r\n");
+      }
+      break;
+    }
+  }
+  flush_to_upstream();
+  if (closing_) return;
+  req_in_body_ = false;
+  llhttp_reset(&req_parser_);
+  on_request_complete();
+}
+
+void ClientConn::request_body_span(const char* at, size_t n) {
+  req_body_bytes_ += n;
+  uint64_t limit = cfg_->limits.max_request_body_bytes;
+  if (limit != 0 && req_body_bytes_ > limit) {
+    ErrorDetails e;
+    e.cause = Cause::kBodyTooLarge;
+    e.details = "The request body is larger than limits.max_request_body_bytes (" +
+                std::to_string(limit) + " bytes).";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
+  if (discard_body_ || !up_) return;
+  if (!to_up_) to_up_ = w_.batches().acquire();
+  if (req_chunked_) {
+    to_up_->append_copy(hex(n) + "\r\n");
+    to_up_->append_span(w_.chunks(), pend_chunk_, at, n);
+    to_up_->append_copy("\r\n");
+  } else {
+    to_up_->append_span(w_.chunks(), pend_chunk_, at, n);
+  }
 }
 
 bool ClientConn::method_looks_like_token() const {
@@ -734,19 +868,22 @@ void ClientConn::on_parse_error(llhttp_errno_t err) {
     e.cause = Cause::kNotImplemented;
     e.details = "The request method is not one this proxy recognises.";
   } else if (err == HPE_INVALID_VERSION) {
-    e.cause = Cause::kVersionNotSupported;
-    e.details = "Only HTTP/1.x requests are accepted on this port.";
-  } else if (err == HPE_INVALID_TRANSFER_ENCODING) {
-    const std::string* te = find_field(req_.headers, "transfer-encoding");
-    bool unknown = false;
-    if (te) {
-      std::string_view v = *te;
-      // Anything other than "chunked" as the only coding is a coding we do not implement.
-      unknown = !iequals(v, "chunked") && v.find("chunked") == std::string_view::npos;
+    // 505 only for a well-formed version with another major number ("HTTP/3.0");
+    // garbage after the version or a malformed one is a malformed request line.
+    const char* pos = llhttp_get_error_pos(&req_parser_);
+    bool well_formed = req_version_.size() == 3 && req_version_[1] == '.' &&
+                       std::isdigit(static_cast<unsigned char>(req_version_[0])) &&
+                       std::isdigit(static_cast<unsigned char>(req_version_[2]));
+    bool at_line_end = pos && (*pos == '\r' || *pos == '\n');
+    if (well_formed && req_version_[0] != '1' && at_line_end) {
+      e.cause = Cause::kVersionNotSupported;
+      e.details = "The request is HTTP/" + req_version_ + "; this proxy speaks HTTP/1.x here.";
+    } else {
+      e.cause = Cause::kBadRequest;
+      e.details =
+          "The request line is malformed after the request-target (expected "
+          "\"HTTP/1.1\" and the end of the line).";
     }
-    e.cause = unknown ? Cause::kNotImplemented : Cause::kBadRequest;
-    e.details = unknown ? "The request uses a transfer coding this proxy does not implement."
-                        : "The request's Transfer-Encoding is invalid (chunked must be last).";
   } else {
     e.cause = Cause::kBadRequest;
     e.details = std::string("The request could not be parsed: ") +
@@ -782,6 +919,15 @@ void ClientConn::on_request_head() {
     return respond_error(std::move(e));
   }
   if (w_.draining()) close_after_response_ = true;
+  if (req_version_.empty()) {
+    // llhttp takes a request line without a version as HTTP/0.9; that is not a request
+    // this proxy can answer in kind, and it is malformed for HTTP/1.x.
+    ErrorDetails e;
+    e.cause = Cause::kBadRequest;
+    e.details = "The request line has no HTTP version (expected \"HTTP/1.1\" at its end).";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
   if (req_.http_major != 1) {
     ErrorDetails e;
     e.cause = Cause::kVersionNotSupported;
@@ -790,8 +936,17 @@ void ClientConn::on_request_head() {
     e.close = true;
     return respond_error(std::move(e));
   }
+  if (req_scan_.obs_fold()) {
+    ErrorDetails e;
+    e.cause = Cause::kBadRequest;
+    e.details =
+        "A header field value is folded over several lines (obs-fold), which this proxy does "
+        "not accept.";
+    e.close = true;
+    return respond_error(std::move(e));
+  }
   for (const auto& f : req_.headers) {
-    // llhttp 8 lets some of these through; RFC 9112 5.1 and 5.2 say they must be refused.
+    // llhttp 8 lets some of these through; RFC 9112 5.1 says they must be refused.
     bool bad_name = !is_token(f.name);
     bool bad_value = f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
     if (bad_name || bad_value) {
@@ -799,50 +954,21 @@ void ClientConn::on_request_head() {
       e.cause = Cause::kBadRequest;
       e.details = bad_name ? "A header field name is not a valid token (whitespace before the "
                              "colon is not allowed)."
-                           : "A header field value contains CR, LF or NUL (line folding is "
-                             "not accepted).";
+                           : "A header field value contains CR, LF or NUL.";
       e.close = true;
       return respond_error(std::move(e));
     }
   }
-  if (const std::string* te = find_field(req_.headers, "transfer-encoding")) {
-    // RFC 9112 6.1: chunked must be the final coding of a request; any other coding is
-    // one this proxy does not implement (it never decodes request bodies).
-    std::vector<std::string> codings;
-    for (const auto& f : req_.headers) {
-      if (!iequals(f.name, "transfer-encoding")) continue;
-      size_t start = 0;
-      while (start <= f.value.size()) {
-        size_t comma = f.value.find(',', start);
-        std::string c =
-            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        c.erase(0, c.find_first_not_of(" \t"));
-        c.erase(c.find_last_not_of(" \t") + 1);
-        if (!c.empty()) codings.push_back(c);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    }
-    (void)te;
-    bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");
-    bool others = std::any_of(codings.begin(), codings.end(),
-                              [](const std::string& c) { return !iequals(c, "chunked"); });
-    if (others || !chunked_last || codings.size() > 1) {
-      ErrorDetails e;
-      e.cause = others ? Cause::kNotImplemented : Cause::kBadRequest;
-      e.details =
-          others ? "The request uses a transfer coding (" + *te +
-                       ") that this proxy does not implement; only chunked is supported."
-                 : "The request's Transfer-Encoding is invalid (chunked must appear once, last).";
-      e.close = true;
-      return respond_error(std::move(e));
-    }
-  }
-  if (count_fields(req_.headers, "content-length") > 1) {
+  if (count_fields(req_.headers, "host") > 1) {
     ErrorDetails e;
     e.cause = Cause::kBadRequest;
-    e.details = "The request has more than one Content-Length field.";
+    e.details = "The request has more than one Host field (RFC 9112 section 3.2).";
     e.close = true;
+    return respond_error(std::move(e));
+  }
+  if (framing_refusal_) {
+    ErrorDetails e = std::move(*framing_refusal_);
+    framing_refusal_.reset();
     return respond_error(std::move(e));
   }
   // Proxy authentication, for everything but requests to the proxy itself (health checks
@@ -1014,6 +1140,18 @@ void ClientConn::on_request_allowed() {
     }
     return respond_error(std::move(e));
   }
+  if (u.uri.has_userinfo || u.uri.has_fragment) {
+    // RFC 9110 4.2.4 (userinfo is deprecated for http and a phishing tool) and RFC 9112
+    // 3.2.2 (a fragment is never sent): either means a client built a bad target.
+    ErrorDetails e;
+    e.cause = Cause::kBadRequest;
+    e.details = u.uri.has_userinfo
+                    ? "The request-target contains user information (user@host), which an "
+                      "http URL must not carry; send credentials in a header field instead."
+                    : "The request-target contains a fragment (#...), which is never sent in a "
+                      "request.";
+    return respond_error(std::move(e));
+  }
   if (req_.http_minor >= 1 && !find_field(req_.headers, "host")) {
     ErrorDetails e;
     e.cause = Cause::kMissingHost;
@@ -1023,10 +1161,14 @@ void ClientConn::on_request_allowed() {
   }
   target_ = u.uri.authority;
   origin_form_ = u.uri.path_and_query;
+  // RFC 9112 3.2.4: OPTIONS for a URL without a path asks about the server as a whole,
+  // which is "OPTIONS *" on the next hop.
+  if (req_.method == "OPTIONS" && u.uri.empty_path && origin_form_ == "/") origin_form_ = "*";
   if (!destination_allowed()) return;
   if (req_has_body_) {
-    const std::string* ct = find_field(req_.headers, "content-type");
-    if (auto why = policy_->mime.blocked_request(ct ? *ct : std::string())) {
+    const MimeFilter& mime = policy_->mime;
+    if (auto why = judge_content_types(
+            req_.headers, [&mime](std::string_view t) { return mime.blocked_request(t); })) {
       w_.mutable_stats().mime_blocked.fetch_add(1, std::memory_order_relaxed);
       ErrorDetails e;
       e.cause = Cause::kRequestTypeBlocked;
@@ -1404,8 +1546,8 @@ void ClientConn::finish_exchange() {
   log_exchange();
   uv_timer_stop(&up_timer_);
   if (up_) {
-    bool reusable = !resp_extra_bytes_ && llhttp_should_keep_alive(&resp_parser_) &&
-                    req_complete_ && up_->write_queue_size() == 0;
+    bool reusable = !resp_extra_bytes_ && resp_keep_alive_ && !local_response_ && req_complete_ &&
+                    up_->write_queue_size() == 0;
     if (reusable) {
       up_->uses++;
       w_.pool().put(up_);
@@ -1676,55 +1818,277 @@ void ClientConn::on_upstream_read(Chunk* chunk, const char* data, ssize_t nread)
   resp_chunk_ = chunk;
   const char* p = data;
   size_t n = static_cast<size_t>(nread);
-  llhttp_errno_t err = llhttp_execute(&resp_parser_, p, n);
+  std::optional<ErrorDetails> refusal;
+  while (n > 0 && !closing_ && up_ && phase_ == Phase::kForwarding && !resp_complete_) {
+    size_t used = resp_in_body_ ? read_response_body(p, n) : parse_response_head(p, n);
+    p += used;
+    n -= used;
+    if (resp_refusal_) {
+      refusal = std::move(resp_refusal_);
+      resp_refusal_.reset();
+      break;
+    }
+  }
   resp_chunk_ = nullptr;
-  if (closing_) {
-    w_.chunks().unref(chunk);
-    return;
-  }
-  if (err == HPE_PAUSED) {
-    const char* pos = llhttp_get_error_pos(&resp_parser_);
-    if (pos && pos < p + n) resp_extra_bytes_ = true;
-    llhttp_resume(&resp_parser_);
-  }
-  flush_to_client();
-  if (err == HPE_PAUSED_UPGRADE && resp_.status == 101 && !closing_) {
+  if (!closing_) flush_to_client();
+  if (!closing_ && phase_ == Phase::kTunnel && n > 0) {
     // Bytes after the 101 head already belong to the new protocol.
-    const char* pos = llhttp_get_error_pos(&resp_parser_);
-    size_t used = pos && pos >= p && pos <= p + n ? static_cast<size_t>(pos - p) : n;
-    enter_tunnel(false);
-    if (!closing_ && used < n) tunnel_upstream_data(chunk, p + used, n - used);
-    w_.chunks().unref(chunk);
-    return;
+    tunnel_upstream_data(chunk, p, n);
+    n = 0;
   }
   w_.chunks().unref(chunk);
   if (closing_) return;
-  if (err == HPE_OK) return;
-  if (err == HPE_PAUSED) {
+  if (refusal) {
+    if (resp_head_done_) {
+      abort_exchange(refusal->details.c_str());
+      return;
+    }
+    return respond_error(std::move(*refusal));
+  }
+  if (resp_complete_ && phase_ == Phase::kForwarding && !local_response_) {
+    // Bytes after a complete response poison the connection: it is never reused.
+    if (n > 0) resp_extra_bytes_ = true;
     on_response_complete();
-    return;
   }
-  if (resp_refusal_) {
-    ErrorDetails e = std::move(*resp_refusal_);
-    resp_refusal_.reset();
-    return respond_error(std::move(e));
+}
+
+// Parses response head bytes; returns how many were used. Sets resp_refusal_ when the
+// proxy must answer instead (before any byte of the response reached the client).
+size_t ClientConn::parse_response_head(const char* p, size_t n) {
+  resp_scan_.feed(p, n);
+  resp_head_event_ = false;
+  llhttp_errno_t err = llhttp_execute(&resp_parser_, p, n);
+  if (err == HPE_OK) return n;
+  const char* pos = llhttp_get_error_pos(&resp_parser_);
+  size_t used = pos && pos >= p && pos <= p + n ? static_cast<size_t>(pos - p) : n;
+  if (err != HPE_PAUSED || !resp_head_event_) {
+    ErrorDetails e;
+    e.next_hop = key_;
+    if (err == HPE_USER && resp_head_bytes_ > cfg_->limits.max_header_bytes) {
+      e.cause = Cause::kResponseHeadersTooLarge;
+      e.details = key_ + " sent a response head larger than limits.max_header_bytes (" +
+                  std::to_string(cfg_->limits.max_header_bytes) + " bytes).";
+    } else {
+      e.cause = Cause::kResponseProtocolError;
+      e.details = key_ + " sent a response that is not valid HTTP/1.1: " +
+                  (err == HPE_USER && !resp_error_.empty()
+                       ? resp_error_
+                       : std::string(llhttp_get_error_reason(&resp_parser_))) +
+                  ".";
+    }
+    resp_refusal_ = std::move(e);
+    return used;
   }
-  // Parse error.
-  if (resp_head_done_) {
-    abort_exchange("the response body could not be parsed");
-    return;
-  }
-  ErrorDetails e;
-  if (err == HPE_USER && resp_head_bytes_ > cfg_->limits.max_header_bytes) {
-    e.cause = Cause::kResponseHeadersTooLarge;
-    e.details = key_ + " sent a response head larger than limits.max_header_bytes (" +
-                std::to_string(cfg_->limits.max_header_bytes) + " bytes).";
-  } else {
+  // A complete head. llhttp is not resumed: the body is ours to read, and the parser is
+  // reset for the next head on this connection.
+  int status = resp_.status;
+  if (resp_scan_.status_digits() != 3 || status < 100 || status > 599) {
+    ErrorDetails e;
+    e.next_hop = key_;
     e.cause = Cause::kResponseProtocolError;
-    e.details = key_ + " sent a response that is not valid HTTP/1.1: " +
-                llhttp_get_error_reason(&resp_parser_) + ".";
+    e.details = key_ + " sent a status line whose status code is not three digits from 100 to 599.";
+    resp_refusal_ = std::move(e);
+    return used;
   }
-  respond_error(std::move(e));
+  if (resp_scan_.obs_fold() && !resp_error_.empty()) {
+    // (reserved: folded values were joined with whitespace above)
+  }
+  if (status >= 100 && status < 200 && status != 101) {
+    on_interim_response();
+    return used;
+  }
+  if (status == 101) {
+    // Only an upgrade we forwarded may be accepted; anything else is a protocol error.
+    if (!wants_upgrade_) {
+      ErrorDetails e;
+      e.next_hop = key_;
+      e.cause = Cause::kResponseProtocolError;
+      e.details = key_ + " switched protocols (101) although the request asked for no upgrade.";
+      resp_refusal_ = std::move(e);
+      return used;
+    }
+    on_switching_protocols();
+    enter_tunnel(false);
+    return used;
+  }
+  ErrorDetails refusal;
+  if (!decide_response_framing(&refusal)) {
+    resp_refusal_ = std::move(refusal);
+    return used;
+  }
+  if (!response_allowed()) return used;  // resp_refusal_ is set
+  on_response_head();
+  if (resp_body_mode_ == BodyMode::kNone) {
+    resp_complete_ = true;
+  } else {
+    resp_in_body_ = true;
+  }
+  return used;
+}
+
+// An interim response: forwarded to HTTP/1.1 clients only (RFC 9110 15.2), never with
+// content (a 1xx has none, whatever its fields say: RFC 9112 6.3 rule 1).
+void ClientConn::on_interim_response() {
+  if (++interim_count_ > kMaxInterimResponses) {
+    ErrorDetails e;
+    e.next_hop = key_;
+    e.cause = Cause::kResponseProtocolError;
+    e.details = key_ + " sent more than " + std::to_string(kMaxInterimResponses) +
+                " interim (1xx) responses for one request.";
+    resp_refusal_ = std::move(e);
+    return;
+  }
+  if (req_.http_minor >= 1) {
+    std::string head;
+    ClientResponseOptions o;
+    o.via_name = cfg_->server.name;
+    build_client_response(resp_, o, head);
+    if (!to_client_) to_client_ = w_.batches().acquire();
+    to_client_->append_copy(head);
+  }
+  resp_ = ResponseHead{};
+  resp_head_bytes_ = 0;
+  resp_error_.clear();
+  resp_scan_.reset();
+  llhttp_reset(&resp_parser_);
+}
+
+// The framing of a final response, decided once from its head (RFC 9112 6.3).
+bool ClientConn::decide_response_framing(ErrorDetails* refusal) {
+  refusal->next_hop = key_;
+  refusal->cause = Cause::kResponseProtocolError;
+  int status = resp_.status;
+  bool te = (resp_parser_.flags & F_TRANSFER_ENCODING) != 0 ||
+            find_field(resp_.headers, "transfer-encoding") != nullptr;
+  bool cl = (resp_parser_.flags & F_CONTENT_LENGTH) != 0;
+  resp_keep_alive_ = llhttp_should_keep_alive(&resp_parser_) != 0;
+  if (is_head_ || status == 204 || status == 304) {
+    resp_body_mode_ = BodyMode::kNone;
+    // Late bytes a broken origin sends after such a response (its Content-Length taken
+    // for a body) would be read as the next client's response: never reuse it.
+    if (te || cl) resp_keep_alive_ = false;
+    return true;
+  }
+  if (te) {
+    std::vector<std::string> codings;
+    for (const auto& f : resp_.headers) {
+      if (!iequals(f.name, "transfer-encoding")) continue;
+      size_t start = 0;
+      while (start <= f.value.size()) {
+        size_t comma = f.value.find(',', start);
+        std::string c =
+            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t first = c.find_first_not_of(" \t");
+        c = first == std::string::npos ? std::string() : c.substr(first);
+        c.erase(c.find_last_not_of(" \t") + 1);
+        if (!c.empty()) codings.push_back(c);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    size_t chunked = 0;
+    for (const auto& c : codings) chunked += iequals(c, "chunked") ? 1 : 0;
+    bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");
+    if (codings.empty() || chunked > 1 || (chunked == 1 && !chunked_last)) {
+      refusal->details = key_ + " sent an invalid Transfer-Encoding (chunked must be last, once).";
+      return false;
+    }
+    // Codings this proxy does not decode travel on, still applied, with chunked added
+    // back for the next hop; the label is never dropped.
+    if (chunked_last) codings.pop_back();
+    for (const auto& c : codings) {
+      if (!resp_codings_.empty()) resp_codings_ += ", ";
+      resp_codings_ += c;
+    }
+    if (!resp_codings_.empty() && req_.http_minor == 0) {
+      refusal->details = key_ + " sent the response with a transfer coding (" + resp_codings_ +
+                         ") that an HTTP/1.0 client cannot receive.";
+      return false;
+    }
+    // With Transfer-Encoding, Content-Length is ignored (and the connection not reused:
+    // such a message may be an attempt to desynchronise someone).
+    if (cl) resp_keep_alive_ = false;
+    if (chunked_last) {
+      resp_body_mode_ = BodyMode::kChunked;
+      resp_chunks_ = ChunkedDecoder(
+          {kMaxChunkExtensionBytes, static_cast<size_t>(cfg_->limits.max_header_bytes)});
+    } else {
+      resp_body_mode_ = BodyMode::kUntilClose;
+      resp_keep_alive_ = false;
+    }
+    return true;
+  }
+  if (cl) {
+    resp_remaining_ = resp_parser_.content_length;
+    resp_body_mode_ = resp_remaining_ > 0 ? BodyMode::kLength : BodyMode::kNone;
+    return true;
+  }
+  resp_body_mode_ = BodyMode::kUntilClose;
+  resp_keep_alive_ = false;
+  return true;
+}
+
+size_t ClientConn::read_response_body(const char* p, size_t n) {
+  switch (resp_body_mode_) {
+    case BodyMode::kNone:
+      resp_complete_ = true;
+      return 0;
+    case BodyMode::kUntilClose:
+      response_body_span(p, n);
+      return n;
+    case BodyMode::kLength: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(resp_remaining_, n));
+      response_body_span(p, take);
+      resp_remaining_ -= take;
+      if (resp_remaining_ == 0) resp_complete_ = true;
+      return take;
+    }
+    case BodyMode::kChunked: {
+      size_t total = 0;
+      while (total < n) {
+        size_t used = 0;
+        const char* data = nullptr;
+        size_t len = 0;
+        ChunkedDecoder::Status st = resp_chunks_.feed(p + total, n - total, &used, &data, &len);
+        total += used;
+        if (st == ChunkedDecoder::Status::kData) {
+          response_body_span(data, len);
+          continue;
+        }
+        if (st == ChunkedDecoder::Status::kDone) {
+          if (resp_chunked_out_) {
+            if (!to_client_) to_client_ = w_.batches().acquire();
+            to_client_->append_copy("0\r\n\r\n");
+          }
+          resp_complete_ = true;
+          break;
+        }
+        if (st == ChunkedDecoder::Status::kError) {
+          ErrorDetails e;
+          e.cause = Cause::kResponseProtocolError;
+          e.next_hop = key_;
+          e.details = "the chunked response body is malformed: " + resp_chunks_.error();
+          resp_refusal_ = std::move(e);
+          break;
+        }
+        break;  // kNeedMore
+      }
+      return total;
+    }
+  }
+  return n;
+}
+
+void ClientConn::response_body_span(const char* at, size_t n) {
+  if (n == 0) return;
+  if (!to_client_) to_client_ = w_.batches().acquire();
+  if (resp_chunked_out_) {
+    to_client_->append_copy(hex(n) + "\r\n");
+    to_client_->append_span(w_.chunks(), resp_chunk_, at, n);
+    to_client_->append_copy("\r\n");
+  } else {
+    to_client_->append_span(w_.chunks(), resp_chunk_, at, n);
+  }
 }
 
 void ClientConn::on_upstream_eof(int status) {
@@ -1740,19 +2104,20 @@ void ClientConn::on_upstream_eof(int status) {
     return;
   }
   if (resp_head_done_) {
-    if (status == UV_EOF && llhttp_message_needs_eof(&resp_parser_)) {
-      llhttp_errno_t err = llhttp_finish(&resp_parser_);
+    if (status == UV_EOF && resp_body_mode_ == BodyMode::kUntilClose) {
+      if (resp_chunked_out_) {
+        if (!to_client_) to_client_ = w_.batches().acquire();
+        to_client_->append_copy("0\r\n\r\n");
+      }
       flush_to_client();
       if (closing_) return;
-      if (err == HPE_OK || err == HPE_PAUSED) {
-        if (up_) {
-          up_->close();
-          up_ = nullptr;
-        }
-        resp_complete_ = true;
-        on_response_complete();
-        return;
+      if (up_) {
+        up_->close();
+        up_ = nullptr;
       }
+      resp_complete_ = true;
+      on_response_complete();
+      return;
     }
     abort_exchange("the upstream connection ended in the middle of the response body");
     return;
@@ -1787,20 +2152,24 @@ void ClientConn::on_response_head() {
   start_up_timer(idle_ms_);
 
   int status = resp_.status;
-  bool no_body = is_head_ || status == 204 || status == 304;
   bool client_11 = req_.http_minor >= 1;
   ClientResponseOptions o;
   o.via_name = cfg_->server.name;
-  if (no_body) {
-    o.framing = BodyFraming::kNone;
-    o.keep_content_length = status != 204;
-  } else if (resp_parser_.flags & F_CHUNKED) {
-    o.framing = client_11 ? BodyFraming::kChunked : BodyFraming::kCloseDelimited;
-  } else if (resp_parser_.flags & F_CONTENT_LENGTH) {
-    o.framing = BodyFraming::kContentLength;
-    o.content_length = resp_parser_.content_length;
-  } else {
-    o.framing = client_11 ? BodyFraming::kChunked : BodyFraming::kCloseDelimited;
+  o.add_date = true;  // RFC 9110 6.6.1: a recipient with a clock adds a missing Date
+  switch (resp_body_mode_) {
+    case BodyMode::kNone:
+      o.framing = BodyFraming::kNone;
+      o.keep_content_length = status != 204;
+      break;
+    case BodyMode::kLength:
+      o.framing = BodyFraming::kContentLength;
+      o.content_length = resp_parser_.content_length;
+      break;
+    case BodyMode::kChunked:
+    case BodyMode::kUntilClose:
+      o.framing = client_11 ? BodyFraming::kChunked : BodyFraming::kCloseDelimited;
+      o.transfer_codings = resp_codings_;
+      break;
   }
   resp_chunked_out_ = o.framing == BodyFraming::kChunked;
   close_after_response_ = close_after_response_ || !req_keep_alive_ || !client_11 ||

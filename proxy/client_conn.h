@@ -24,7 +24,9 @@
 #include "config/config.h"
 #include "proxy/authenticator.h"
 #include "proxy/buffers.h"
+#include "proxy/chunked_decoder.h"
 #include "proxy/error_catalog.h"
+#include "proxy/head_scanner.h"
 #include "proxy/http_head.h"
 #include "proxy/policy.h"
 #include "proxy/upstream_conn.h"
@@ -51,7 +53,10 @@ class ClientConn final : private UpstreamHandler {
     kPauseClosing = 1u << 3,       // answer sent with Connection: close
   };
   enum class Phase { kHead, kResolving, kConnecting, kForwarding, kTunnel };
-  enum class PauseEvent { kNone, kHeadDone, kMessageDone };
+  enum class PauseEvent { kNone, kHeadDone };
+  // How a body is delimited, decided once per message from its head (llhttp parses heads
+  // only; bodies are read by this class, so one verdict decides framing).
+  enum class BodyMode { kNone, kLength, kChunked, kUntilClose };
 
   explicit ClientConn(Worker& worker);
   ~ClientConn() = default;
@@ -68,6 +73,9 @@ class ClientConn final : private UpstreamHandler {
   std::string redirect_key() const;
   uint64_t limit_for(Cause cause) const;
   void on_request_complete();
+  void read_request_body();
+  void request_body_span(const char* at, size_t n);
+  bool decide_request_framing(ErrorDetails* refusal);
   void on_parse_error(llhttp_errno_t err);
   bool method_looks_like_token() const;
   void start_client_reading();
@@ -101,6 +109,11 @@ class ClientConn final : private UpstreamHandler {
   void on_upstream_write(int status) override;
   void on_upstream_shutdown(int status) override;
   void on_upstream_eof(int status);
+  size_t parse_response_head(const char* p, size_t n);
+  size_t read_response_body(const char* p, size_t n);
+  void response_body_span(const char* at, size_t n);
+  void on_interim_response();
+  bool decide_response_framing(ErrorDetails* refusal);
   void on_response_head();
   void on_response_complete();
   void on_switching_protocols();
@@ -147,6 +160,13 @@ class ClientConn final : private UpstreamHandler {
   const char* exec_start_ = nullptr;  // the bytes of the current llhttp_execute call
   size_t exec_len_ = 0;
   RequestHead req_;
+  std::string req_version_;  // as written on the request line ("1.1"); empty = none
+  HeadScanner req_scan_;
+  BodyMode req_body_mode_ = BodyMode::kNone;
+  bool req_in_body_ = false;  // the head is done; body bytes are read by read_request_body
+  uint64_t req_remaining_ = 0;
+  ChunkedDecoder req_chunks_;
+  std::optional<ErrorDetails> framing_refusal_;
   bool field_open_ = false;
   bool value_open_ = false;
   size_t head_bytes_ = 0;
@@ -209,6 +229,16 @@ class ClientConn final : private UpstreamHandler {
   bool resp_complete_ = false;
   bool resp_chunked_out_ = false;
   bool resp_extra_bytes_ = false;
+  bool resp_keep_alive_ = false;  // the upstream connection may be reused after this response
+  bool resp_head_event_ = false;  // the parser paused at the end of a response head
+  bool resp_in_body_ = false;
+  BodyMode resp_body_mode_ = BodyMode::kNone;
+  uint64_t resp_remaining_ = 0;
+  ChunkedDecoder resp_chunks_;
+  HeadScanner resp_scan_;
+  std::string resp_codings_;  // transfer codings other than chunked, kept on the way out
+  std::string resp_error_;    // why a response head was refused from inside a callback
+  unsigned interim_count_ = 0;
   bool close_after_response_ = false;
   bool local_response_ = false;
 

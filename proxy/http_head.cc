@@ -1,5 +1,7 @@
 #include "proxy/http_head.h"
 
+#include <ctime>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -66,6 +68,20 @@ void append_framing(std::string& out, BodyFraming framing, uint64_t length) {
 }
 
 }  // namespace
+
+std::string_view http_date_now() {
+  // Formatted at most once a second per thread: it is on every forwarded response.
+  thread_local time_t cached_at = 0;
+  thread_local char text[40] = {0};
+  time_t now = time(nullptr);
+  if (now != cached_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_at = now;
+  }
+  return text;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -177,12 +193,19 @@ void build_client_response(const ResponseHead& head, const ClientResponseOptions
     append_field(out, f.name, f.value);
   }
   append_via(out, head.http_major, head.http_minor, options.via_name);
+  if (options.add_date && !find_field(head.headers, "date")) {
+    append_field(out, "Date", http_date_now());
+  }
   if (options.upgrade) {
     append_field(out, "Connection", "upgrade");
   } else if (options.close) {
     append_field(out, "Connection", "close");
   }
-  append_framing(out, options.framing, options.content_length);
+  if (options.framing == BodyFraming::kChunked && !options.transfer_codings.empty()) {
+    append_field(out, "Transfer-Encoding", std::string(options.transfer_codings) + ", chunked");
+  } else {
+    append_framing(out, options.framing, options.content_length);
+  }
   out += "\r\n";
 }
 

@@ -73,11 +73,17 @@ struct ClientResponseOptions {
   bool keep_content_length = false;  // a bodiless answer whose Content-Length is metadata
   bool close = false;                // add "Connection: close"
   bool upgrade = false;              // a 101: keep Upgrade, "Connection: upgrade"
+  // Transfer codings the body still carries ("gzip"), sent before "chunked" with kChunked.
+  std::string_view transfer_codings;
+  bool add_date = false;  // add a Date field when the head has none
 };
 
 // Appends the response head to send to the client (always HTTP/1.1 on the wire).
 void build_client_response(const ResponseHead& head, const ClientResponseOptions& options,
                            std::string& out);
+
+// The current time as an IMF-fixdate (RFC 9110 5.6.7), for Date fields.
+std::string_view http_date_now();
 
 // "METHOD" is a valid RFC 9110 token.
 bool is_token(std::string_view s);

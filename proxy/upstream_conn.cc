@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
+
+#include <sys/socket.h>
 
 #include "proxy/worker.h"
 
@@ -134,16 +137,34 @@ void UpstreamConn::on_idle_timeout(uv_timer_t* t) {
   self->close();
 }
 
+bool UpstreamConn::has_unread_input() const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return true;
+  char byte;
+  ssize_t r = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 1: bytes nobody asked for; 0: the peer closed; -1 with EAGAIN: silent, as it must be.
+  return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 UpstreamConn* UpstreamPool::take(const std::string& key, UpstreamHandler* handler) {
-  auto it = idle_.find(key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  UpstreamConn* c = it->second.back();
-  it->second.pop_back();
-  if (it->second.empty()) idle_.erase(it);
-  c->pool_ = nullptr;
-  uv_timer_stop(&c->idle_timer_);
-  c->handler_ = handler;
-  return c;
+  for (;;) {
+    auto it = idle_.find(key);
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    UpstreamConn* c = it->second.back();
+    it->second.pop_back();
+    if (it->second.empty()) idle_.erase(it);
+    c->pool_ = nullptr;
+    uv_timer_stop(&c->idle_timer_);
+    // An idle connection with unread bytes (late body bytes of a previous response, an
+    // early close) would hand another exchange someone else's answer: retire it. The
+    // read callback normally catches this; the peek closes the gap before the loop ran.
+    if (c->has_unread_input()) {
+      c->close();
+      continue;
+    }
+    c->handler_ = handler;
+    return c;
+  }
 }
 
 void UpstreamPool::put(UpstreamConn* c) {

@@ -56,6 +56,9 @@ class UpstreamConn {
   // synchronously still count until their callback, so this bounds the chunks pinned.
   size_t write_queue_size() const { return inflight_; }
   uv_tcp_t* tcp() { return &tcp_; }
+  // True when the socket has bytes or an EOF waiting that nobody read (checked without
+  // consuming them), or its state cannot be read.
+  bool has_unread_input() const;
   uint64_t uses = 0;  // completed exchanges on this connection
 
  private:

@@ -132,9 +132,13 @@ UriParse parse_absolute_uri(std::string_view target) {
   size_t end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
   std::string_view path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
+  if (size_t hash = path.find('#'); hash != std::string_view::npos) {
+    path = path.substr(0, hash);
+    r.uri.has_fragment = true;
+  }
 
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    r.uri.has_userinfo = true;
     r.uri.userinfo = std::string(authority.substr(0, at));
     authority = authority.substr(at + 1);
   }
@@ -156,6 +160,7 @@ UriParse parse_absolute_uri(std::string_view target) {
     return r;
   }
   r.uri.authority = *a;
+  r.uri.empty_path = path.empty() || path.front() == '?';
   if (path.empty()) {
     r.uri.path_and_query = "/";
   } else if (path.front() == '?') {

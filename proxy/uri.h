@@ -23,6 +23,9 @@ struct AbsoluteUri {
   std::string userinfo;  // present in the target but never forwarded
   Authority authority;
   std::string path_and_query;  // origin-form: "/" when the target had an empty path
+  bool empty_path = false;     // the target had no path ("http://h", "http://h?q")
+  bool has_fragment = false;   // the target had "#..." (never valid in a request-target)
+  bool has_userinfo = false;   // the target had "user@" (even an empty one)
 };
 
 enum class UriError { kNone, kNotAbsolute, kUnsupportedScheme, kBadAuthority, kBadPort };

@@ -95,20 +95,29 @@ TEST_CASE("the access log has one JSON line per exchange with every field", "[lo
   ProxyHarness h([&](Config& c) { c.log.access = log.path(); });
   TestClient client(h.port());
   std::string authority = "origin.test:" + std::to_string(origin.port());
-  client.send("POST http://user:secret@" + authority + "/thing?x=1 HTTP/1.1\r\nHost: " + authority +
+  client.send("POST http://" + authority + "/thing?x=1 HTTP/1.1\r\nHost: " + authority +
               "\r\nContent-Length: 4\r\n\r\nbody");
   auto r = client.read_response();
   REQUIRE(r);
   CHECK(r->status == 201);
   client.send("GET http://nowhere.test/ HTTP/1.1\r\nHost: nowhere.test\r\n\r\n");
   REQUIRE(client.read_response());
+  // Userinfo in the target is refused (400), and the credentials never reach the log.
+  client.send("GET http://user:secret@nowhere.test/ HTTP/1.1\r\nHost: nowhere.test\r\n\r\n");
+  auto refused = client.read_response();
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
   h.server->stop();  // every exchange is over and logged
   h.server->access_log().flush();
   std::ifstream in(log.path());
-  std::string first, second, extra;
+  std::string first, second, third, extra;
   REQUIRE(std::getline(in, first));
   REQUIRE(std::getline(in, second));
+  REQUIRE(std::getline(in, third));
   CHECK_FALSE(std::getline(in, extra));
+  CHECK_THAT(third, Catch::Contains("\"status\":400"));
+  CHECK_THAT(third, Catch::Contains("\"url\":\"http://nowhere.test/\""));
+  CHECK_THAT(third, !Catch::Contains("secret"));
   for (const char* key :
        {"\"time\":", "\"client\":\"127.0.0.1\"", "\"user\":", "\"method\":\"POST\"",
         "\"status\":201", "\"proxy_status\":\"\"",
@@ -117,7 +126,6 @@ TEST_CASE("the access log has one JSON line per exchange with every field", "[lo
     CHECK_THAT(first, Catch::Contains(key));
   }
   CHECK_THAT(first, Catch::Contains("\"url\":\"http://" + authority + "/thing?x=1\""));
-  CHECK_THAT(first, !Catch::Contains("secret"));
   CHECK_THAT(first, Catch::Contains("\"upstream\":\"" + authority + "\""));
   CHECK_THAT(second, Catch::Contains("\"status\":502"));
   CHECK_THAT(second, Catch::Contains("\"proxy_status\":\"dns_error\""));

@@ -2,10 +2,18 @@
 // durations, host:port forms, and the shipped gatehouse.toml.
 #include <stdlib.h>
 
+#include <toml++/toml.h>
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "config/config.h"
+
+namespace Catch {
+template <>
+struct StringMaker<gatehouse::PortRange> {
+  static std::string convert(const gatehouse::PortRange& r) { return r.to_string(); }
+};
+}  // namespace Catch
 
 namespace gatehouse {
 namespace {
@@ -45,15 +53,23 @@ TEST_CASE("empty config is the built-in default", "[unit][config]") {
 }
 
 TEST_CASE("defaults hold the documented access lists", "[unit][config]") {
-  std::vector<std::string> allow, deny;
+  std::vector<std::string> allow, deny, metrics;
   for (const auto& c : Config::Access::default_allow_clients()) allow.push_back(c.to_string());
   for (const auto& c : Config::Access::default_deny_destination_ips()) {
     deny.push_back(c.to_string());
   }
+  for (const auto& c : Config::Access::default_allow_metrics()) metrics.push_back(c.to_string());
   CHECK(allow == std::vector<std::string>{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
                                           "192.168.0.0/16", "fc00::/7"});
-  CHECK(deny == std::vector<std::string>{"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10",
-                                         "0.0.0.0/8"});
+  CHECK(deny == std::vector<std::string>{"127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128",
+                                         "169.254.0.0/16", "fe80::/10", "100.100.100.200/32",
+                                         "fd00:ec2::254/128"});
+  CHECK(metrics == std::vector<std::string>{"127.0.0.0/8", "::1/128"});
+  const Config d;
+  CHECK(d.access.allow_metrics == Config::Access::default_allow_metrics());
+  CHECK(d.access.deny_destination_ips == Config::Access::default_deny_destination_ips());
+  CHECK(d.access.connect_ports == std::vector<PortRange>{443, 80});
+  CHECK_FALSE(d.server.allow_shared_port);
 }
 
 TEST_CASE("every key is read from TOML", "[unit][config]") {
@@ -63,6 +79,7 @@ workers = 4
 name = "edge-1.example_proxy"
 drain_timeout = "0s"
 maintenance = true
+allow_shared_port = true
 
 [timeouts]
 client_header = "250ms"
@@ -88,8 +105,9 @@ allow_clients = ["0.0.0.0/0", "::/0"]
 allow_destinations = ["Example.COM", "*.Example.org.", "10.1.2.3/8", "192.0.2.1"]
 deny_destinations = ["bad.example.com"]
 deny_destination_ips = []
-connect_ports = [443, 8443, 65535, 1]
+connect_ports = [443, 8443, 65535, 1, "22", "8000-9000", "10-10", "1-65535"]
 disabled_methods = ["trace", "Connect", "PROPFIND"]
+allow_metrics = ["10.0.0.0/8", "2001:db8::1"]
 
 [auth]
 htpasswd = "/etc/gatehouse/htpasswd"
@@ -118,6 +136,7 @@ level = "debug"
   CHECK(c.server.name == "edge-1.example_proxy");
   CHECK(c.server.drain_timeout == 0ms);
   CHECK(c.server.maintenance);
+  CHECK(c.server.allow_shared_port);
 
   CHECK(c.timeouts.client_header == 250ms);
   CHECK(c.timeouts.client_idle == 60s);
@@ -143,8 +162,11 @@ level = "debug"
         std::vector<std::string>{"example.com", "*.example.org", "10.0.0.0/8", "192.0.2.1/32"});
   CHECK(c.access.deny_destinations == std::vector<std::string>{"bad.example.com"});
   CHECK(c.access.deny_destination_ips.empty());
-  CHECK(c.access.connect_ports == std::vector<uint16_t>{443, 8443, 65535, 1});
+  CHECK(c.access.connect_ports ==
+        std::vector<PortRange>{443, 8443, 65535, 1, 22, {8000, 9000}, 10, {1, 65535}});
   CHECK(c.access.disabled_methods == std::vector<std::string>{"TRACE", "CONNECT", "PROPFIND"});
+  CHECK(c.access.allow_metrics ==
+        std::vector<Cidr>{*Cidr::parse("10.0.0.0/8"), *Cidr::parse("2001:db8::1/128")});
 
   CHECK(c.auth.htpasswd == "/etc/gatehouse/htpasswd");
   CHECK(c.auth.realm == "Corporate proxy");
@@ -198,16 +220,16 @@ workers = 1
 [sever]
 listen = ["127.0.0.1:3128"]
 )");
-    check_error(e, 4, "unknown section 'sever'");
-    CHECK(e.to_string() == "test.toml:4: unknown section 'sever'");
+    check_error(e, 4, "unknown section [sever]; did you mean [server]?");
+    CHECK(e.to_string() == "test.toml:4: unknown section [sever]; did you mean [server]?");
   }
   SECTION("unknown key, the design's example") {
     auto e = parse_err(R"(# proxy
 [server]
 lisen = ["127.0.0.1:3128"]
 )");
-    check_error(e, 3, "unknown key 'lisen' in [server]");
-    CHECK(e.to_string() == "test.toml:3: unknown key 'lisen' in [server]");
+    check_error(e, 3, "unknown key 'lisen' in [server]; did you mean 'listen'?");
+    CHECK(e.to_string() == "test.toml:3: unknown key 'lisen' in [server]; did you mean 'listen'?");
   }
   SECTION("unknown key in every section") {
     for (const char* section : {"server", "timeouts", "limits", "resolver", "access", "auth",
@@ -262,14 +284,17 @@ TEST_CASE("wrong value types name the key and both types", "[unit][config]") {
   check_error(parse_err("[timeouts]\ndns = 1979-05-27\n"), 2,
               "timeouts.dns: expected a duration string such as \"30s\", got a date");
   check_error(parse_err("[access]\nconnect_ports = \"443\"\n"), 2,
-              "access.connect_ports: expected an array of integers, got a string");
+              "access.connect_ports: expected an array of ports and port ranges, e.g. [443, "
+              "\"8000-9000\"], got a string");
   check_error(parse_err(R"([access]
 connect_ports = [
   443,
-  "8443",
+  8443.0,
 ]
 )"),
-              4, "access.connect_ports[1]: expected an integer, got a string");
+              4,
+              "access.connect_ports[1]: expected a port such as 443 or \"443\", or an inclusive "
+              "range such as \"8000-9000\", got a floating-point number");
   check_error(parse_err(R"([mime]
 deny_responses = [
   "video/*",
@@ -473,6 +498,159 @@ connect_ports = [443,
   CHECK(parse_ok("[access]\nconnect_ports = []\n").access.connect_ports.empty());
 }
 
+TEST_CASE("connect_ports takes ports and quoted inclusive ranges", "[unit][config]") {
+  Config c = parse_ok(R"([access]
+connect_ports = [443, "8000-9000", "22", "0080", "1-1"]
+)");
+  CHECK(c.access.connect_ports == std::vector<PortRange>{443, {8000, 9000}, 22, 80, 1});
+  CHECK(c.access.connect_port_allowed(443));
+  CHECK(c.access.connect_port_allowed(22));
+  CHECK(c.access.connect_port_allowed(80));
+  CHECK(c.access.connect_port_allowed(1));
+  CHECK(c.access.connect_port_allowed(8000));
+  CHECK(c.access.connect_port_allowed(8500));
+  CHECK(c.access.connect_port_allowed(9000));
+  CHECK_FALSE(c.access.connect_port_allowed(7999));
+  CHECK_FALSE(c.access.connect_port_allowed(9001));
+  CHECK_FALSE(c.access.connect_port_allowed(2));
+  CHECK_FALSE(c.access.connect_port_allowed(0));
+
+  Config all = parse_ok("[access]\nconnect_ports = [\"1-65535\"]\n");
+  CHECK(all.access.connect_port_allowed(1));
+  CHECK(all.access.connect_port_allowed(65535));
+  CHECK_FALSE(parse_ok("[access]\nconnect_ports = []\n").access.connect_port_allowed(443));
+
+  CHECK(PortRange(443).to_string() == "443");
+  CHECK(PortRange(8000, 9000).to_string() == "8000-9000");
+  CHECK(PortRange(443) == PortRange(443, 443));
+  CHECK_FALSE(PortRange(443) == PortRange(443, 444));
+
+  SECTION("strings that are neither a port nor a range") {
+    for (const char* bad : {"https", "", "8000-", "-9000", "8000-9000-10000", " 443", "443 ",
+                            "8000 - 9000", "+443", "0x1bb", "443.0", "8000..9000", "-"}) {
+      INFO("text '" << bad << "'");
+      auto e = parse_err(std::string("[access]\n\nconnect_ports = [\"") + bad + "\"]\n");
+      CHECK(e.line == 3);
+      CHECK(e.message == std::string("access.connect_ports[0]: invalid port or port range '") +
+                             bad +
+                             "' (use a port such as 443 or \"443\", or an inclusive range such "
+                             "as \"8000-9000\")");
+    }
+  }
+  SECTION("ports out of range, in strings and in ranges") {
+    check_error(parse_err("[access]\nconnect_ports = [\"0\"]\n"), 2,
+                "access.connect_ports[0]: must be between 1 and 65535 (got 0)");
+    check_error(parse_err("[access]\nconnect_ports = [\"65536\"]\n"), 2,
+                "access.connect_ports[0]: must be between 1 and 65535 (got 65536)");
+    check_error(parse_err("[access]\nconnect_ports = [\"99999999999999999999\"]\n"), 2,
+                "access.connect_ports[0]: must be between 1 and 65535 (got "
+                "99999999999999999999)");
+    check_error(parse_err("[access]\nconnect_ports = [443, \"0-100\"]\n"), 2,
+                "access.connect_ports[1]: port range '0-100': ports must be between 1 and 65535 "
+                "(got 0)");
+    check_error(parse_err("[access]\nconnect_ports = [\"1-70000\"]\n"), 2,
+                "access.connect_ports[0]: port range '1-70000': ports must be between 1 and 65535 "
+                "(got 70000)");
+    check_error(parse_err("[access]\nconnect_ports = [-443]\n"), 2,
+                "access.connect_ports[0]: must not be negative (got -443)");
+  }
+  SECTION("a range written high to low") {
+    check_error(parse_err("[access]\nconnect_ports = [\"9000-8000\"]\n"), 2,
+                "access.connect_ports[0]: port range '9000-8000' runs backwards; write the lower "
+                "port first: \"8000-9000\"");
+  }
+  SECTION("other TOML types") {
+    check_error(parse_err("[access]\nconnect_ports = [443, true]\n"), 2,
+                "access.connect_ports[1]: expected a port such as 443 or \"443\", or an "
+                "inclusive range such as \"8000-9000\", got a boolean");
+    check_error(parse_err("[access]\nconnect_ports = [[443]]\n"), 2,
+                "access.connect_ports[0]: expected a port such as 443 or \"443\", or an "
+                "inclusive range such as \"8000-9000\", got an array");
+    check_error(parse_err("[access]\nconnect_ports = 443\n"), 2,
+                "access.connect_ports: expected an array of ports and port ranges, e.g. [443, "
+                "\"8000-9000\"], got an integer");
+  }
+}
+
+TEST_CASE("an unquoted port range, which TOML reads as a date, gets a hint", "[unit][config]") {
+  const std::string toml_says =
+      "error while parsing date: expected month between 1 and 12 (inclusive), saw 90";
+  check_error(parse_err("[access]\nconnect_ports = [443, 8000-9000]\n"), 2,
+              "invalid TOML: port ranges must be quoted strings, e.g. \"8000-9000\" (unquoted, "
+              "TOML reads 8000-9000 as a date: " +
+                  toml_says + ")");
+  check_error(parse_err("[access]\nconnect_ports = 8000-9000\n"), 2,
+              "invalid TOML: port ranges must be quoted strings, e.g. \"8000-9000\" (unquoted, "
+              "TOML reads 8000-9000 as a date: " +
+                  toml_says + ")");
+  SECTION("other shapes of range fail differently inside toml++, and still get the hint") {
+    for (const char* range : {"80-90", "1-65535", "1000-1010", "10000-20000", "0443-0450"}) {
+      INFO(range);
+      auto e = parse_err(std::string("[access]\nconnect_ports = [\n  443,\n  ") + range + ",\n]\n");
+      CHECK(e.line == 4);
+      CHECK(e.message.rfind(std::string("invalid TOML: port ranges must be quoted strings, e.g. "
+                                        "\"") +
+                                range + "\" (unquoted, TOML reads " + range +
+                                " as a date: error while parsing date: ",
+                            0) == 0);
+    }
+  }
+  SECTION("the unquoted range is named, not a quoted one before it") {
+    auto e = parse_err("[access]\nconnect_ports = [\"1000-2000\", 7000-8000]\n");
+    CHECK(e.message.rfind("invalid TOML: port ranges must be quoted strings, e.g. \"7000-8000\"",
+                          0) == 0);
+  }
+  SECTION("a real date error keeps toml++'s message alone") {
+    check_error(parse_err("[timeouts]\ndns = 1979-13-27\n"), 2,
+                "invalid TOML: error while parsing date: expected month between 1 and 12 "
+                "(inclusive), saw 13");
+  }
+}
+
+TEST_CASE("unknown names get a suggestion when a known one is close", "[unit][config]") {
+  SECTION("sections") {
+    check_error(parse_err("[timeout]\ndns = \"1s\"\n"), 1,
+                "unknown section [timeout]; did you mean [timeouts]?");
+    check_error(parse_err("[server]\n[Server]\n"), 2,
+                "unknown section [Server]; did you mean [server]?");
+    check_error(parse_err("\n[acess]\n"), 2, "unknown section [acess]; did you mean [access]?");
+    check_error(parse_err("[redirect]\n"), 1,
+                "unknown section [redirect]; did you mean [redirects]?");
+    check_error(parse_err("[proxy]\n"), 1, "unknown section [proxy]");
+    check_error(parse_err("[tls]\n"), 1, "unknown section [tls]");
+    check_error(parse_err("[\"a\\tb\"]\n"), 1, "unknown section [a\\x09b]");
+  }
+  SECTION("keys") {
+    auto key_error = [](const std::string& section, const std::string& key) {
+      auto e = parse_err("[" + section + "]\n" + key + " = 1\n");
+      CHECK(e.line == 2);
+      return e.message;
+    };
+    CHECK(key_error("server", "Listen") ==
+          "unknown key 'Listen' in [server]; did you mean 'listen'?");
+    CHECK(key_error("server", "lsiten") ==
+          "unknown key 'lsiten' in [server]; did you mean 'listen'?");
+    CHECK(key_error("server", "wokers") ==
+          "unknown key 'wokers' in [server]; did you mean 'workers'?");
+    CHECK(key_error("server", "drain-timeout") ==
+          "unknown key 'drain-timeout' in [server]; did you mean 'drain_timeout'?");
+    CHECK(key_error("server", "allowSharedPort") ==
+          "unknown key 'allowSharedPort' in [server]; did you mean 'allow_shared_port'?");
+    CHECK(key_error("timeouts", "dsn") == "unknown key 'dsn' in [timeouts]; did you mean 'dns'?");
+    CHECK(key_error("timeouts", "tls") == "unknown key 'tls' in [timeouts]");
+    CHECK(key_error("access", "connect_port") ==
+          "unknown key 'connect_port' in [access]; did you mean 'connect_ports'?");
+    CHECK(key_error("access", "allow_metric") ==
+          "unknown key 'allow_metric' in [access]; did you mean 'allow_metrics'?");
+    CHECK(key_error("access", "deny_destination_ip") ==
+          "unknown key 'deny_destination_ip' in [access]; did you mean 'deny_destination_ips'?");
+    CHECK(key_error("server", "lxstxx") == "unknown key 'lxstxx' in [server]");  // 3 edits
+    CHECK(key_error("log", "levl") == "unknown key 'levl' in [log]; did you mean 'level'?");
+    const std::string huge(100000, 'x');
+    CHECK(key_error("server", huge) == "unknown key '" + huge + "' in [server]");
+  }
+}
+
 TEST_CASE("server.name must be an RFC 9110 token", "[unit][config]") {
   check_error(parse_err("[server]\nname = \"\"\n"), 2, "server.name: must not be empty");
   const std::string rule =
@@ -581,7 +759,9 @@ TEST_CASE("environment overrides apply after the file", "[unit][config]") {
       {"GATEHOUSE_SERVER_WORKERS", "8"},
       {"GATEHOUSE_SERVER_MAINTENANCE", "true"},
       {"GATEHOUSE_TIMEOUTS_DNS", "2s"},
-      {"GATEHOUSE_ACCESS_CONNECT_PORTS", "443,8443"},
+      {"GATEHOUSE_ACCESS_CONNECT_PORTS", "443, 8443,8000-9000 ,22"},
+      {"GATEHOUSE_ACCESS_ALLOW_METRICS", "10.0.0.0/8"},
+      {"GATEHOUSE_SERVER_ALLOW_SHARED_PORT", "true"},
       {"GATEHOUSE_ACCESS_DISABLED_METHODS", "trace,connect"},
       {"GATEHOUSE_ACCESS_DENY_DESTINATION_IPS", ""},
       {"GATEHOUSE_AUTH_HTPASSWD", "/run/secrets/htpasswd"},
@@ -597,7 +777,9 @@ TEST_CASE("environment overrides apply after the file", "[unit][config]") {
   CHECK(c.server.name == "from-file");
   CHECK(c.server.maintenance);
   CHECK(c.timeouts.dns == 2s);
-  CHECK(c.access.connect_ports == std::vector<uint16_t>{443, 8443});
+  CHECK(c.access.connect_ports == std::vector<PortRange>{443, 8443, {8000, 9000}, 22});
+  CHECK(c.access.allow_metrics == std::vector<Cidr>{*Cidr::parse("10.0.0.0/8")});
+  CHECK(c.server.allow_shared_port);
   CHECK(c.access.disabled_methods == std::vector<std::string>{"TRACE", "CONNECT"});
   CHECK(c.access.deny_destination_ips.empty());
   CHECK(c.auth.htpasswd == "/run/secrets/htpasswd");
@@ -643,8 +825,18 @@ TEST_CASE("bad environment overrides name the variable", "[unit][config]") {
   CHECK(env_err("GATEHOUSE_SERVER_MAINTENANCE", "yes") ==
         "GATEHOUSE_SERVER_MAINTENANCE: server.maintenance: expected true or false, got 'yes'");
   CHECK(env_err("GATEHOUSE_ACCESS_CONNECT_PORTS", "443,https") ==
-        "GATEHOUSE_ACCESS_CONNECT_PORTS: access.connect_ports[1]: expected an integer, got "
-        "'https'");
+        "GATEHOUSE_ACCESS_CONNECT_PORTS: access.connect_ports[1]: invalid port or port range "
+        "'https' (use a port such as 443 or \"443\", or an inclusive range such as "
+        "\"8000-9000\")");
+  CHECK(env_err("GATEHOUSE_ACCESS_CONNECT_PORTS", "443, 9000-8000") ==
+        "GATEHOUSE_ACCESS_CONNECT_PORTS: access.connect_ports[1]: port range '9000-8000' runs "
+        "backwards; write the lower port first: \"8000-9000\"");
+  CHECK(env_err("GATEHOUSE_SERVER_ALLOW_SHARED_PORT", "1") ==
+        "GATEHOUSE_SERVER_ALLOW_SHARED_PORT: server.allow_shared_port: expected true or false, "
+        "got '1'");
+  CHECK(env_err("GATEHOUSE_ACCESS_ALLOW_METRICS", "127.0.0.1,localhost") ==
+        "GATEHOUSE_ACCESS_ALLOW_METRICS: access.allow_metrics[1]: invalid CIDR 'localhost' (use "
+        "e.g. \"10.0.0.0/8\", \"fc00::/7\" or a single address)");
   CHECK(env_err("GATEHOUSE_ACCESS_CONNECT_PORTS", "443,70000") ==
         "GATEHOUSE_ACCESS_CONNECT_PORTS: access.connect_ports[1]: must be between 1 and 65535 "
         "(got 70000)");
@@ -661,14 +853,23 @@ TEST_CASE("bad environment overrides name the variable", "[unit][config]") {
         "warn, error)");
   SECTION("names that match no key") {
     CHECK(env_err("GATEHOUSE_SERVER_LISEN", "x") ==
-          "GATEHOUSE_SERVER_LISEN: unknown key 'lisen' in [server] (override variables are named "
+          "GATEHOUSE_SERVER_LISEN: unknown key 'lisen' in [server]; did you mean "
+          "GATEHOUSE_SERVER_LISTEN?");
+    CHECK(env_err("GATEHOUSE_SERVER_BOGUS", "x") ==
+          "GATEHOUSE_SERVER_BOGUS: unknown key 'bogus' in [server] (override variables are named "
           "GATEHOUSE_<SECTION>_<KEY>, in upper case)");
+    CHECK(env_err("GATEHOUSE_SERVER_DRAINTIMEOUT", "1s") ==
+          "GATEHOUSE_SERVER_DRAINTIMEOUT: unknown key 'draintimeout' in [server]; did you mean "
+          "GATEHOUSE_SERVER_DRAIN_TIMEOUT?");
+    CHECK(env_err("GATEHOUSE_ACCESS_CONECT_PORT", "443") ==
+          "GATEHOUSE_ACCESS_CONECT_PORT: unknown key 'conect_port' in [access]; did you mean "
+          "GATEHOUSE_ACCESS_CONNECT_PORTS?");
     CHECK(env_err("GATEHOUSE_SERVER", "x") ==
           "GATEHOUSE_SERVER: unknown key '' in [server] (override variables are named "
           "GATEHOUSE_<SECTION>_<KEY>, in upper case)");
     CHECK(env_err("GATEHOUSE_server_workers", "2") ==
-          "GATEHOUSE_server_workers: unknown key 'workers' in [server] (override variables are "
-          "named GATEHOUSE_<SECTION>_<KEY>, in upper case)");
+          "GATEHOUSE_server_workers: unknown key 'workers' in [server]; did you mean "
+          "GATEHOUSE_SERVER_WORKERS?");
   }
   SECTION("variables naming no section are left alone (Kubernetes service variables)") {
     for (const char* name : {"GATEHOUSE_PORT", "GATEHOUSE_SERVICE_HOST", "GATEHOUSE_PORT_3128_TCP",
@@ -736,6 +937,13 @@ TEST_CASE("the shipped gatehouse.toml parses and equals the defaults", "[unit][c
   CHECK(c.errors == d.errors);
   CHECK(c.log == d.log);
   CHECK(c == d);
+
+  // The keys added later are spelt out in the file too, not left to the defaults.
+  auto shipped = toml::parse_file(path);
+  CHECK(shipped["server"]["allow_shared_port"].value<bool>() == false);
+  CHECK(shipped["access"]["allow_metrics"].as_array() != nullptr);
+  CHECK(shipped["access"]["connect_ports"].as_array() != nullptr);
+  CHECK(shipped["access"]["deny_destination_ips"].as_array()->size() == 8);
 
   // Its errors point into the file: a bad override still names the variable.
   auto bad = load_config(path, {{"GATEHOUSE_SERVER_NAME", "a b"}});
