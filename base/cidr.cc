@@ -123,4 +123,41 @@ std::string Cidr::to_string() const {
   return std::string(buf) + "/" + std::to_string(prefix_);
 }
 
+std::optional<sockaddr_storage> embedded_ipv4(const sockaddr* addr) {
+  if (addr->sa_family != AF_INET6) return std::nullopt;
+  const auto* a6 = reinterpret_cast<const sockaddr_in6*>(addr);
+  const uint8_t* b = a6->sin6_addr.s6_addr;
+  const uint8_t* v4 = nullptr;
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static const uint8_t kZero[12] = {};
+  if (std::memcmp(b, kMapped, 12) == 0 || std::memcmp(b, kNat64, 12) == 0) {
+    v4 = b + 12;
+  } else if (std::memcmp(b, kZero, 12) == 0) {
+    uint32_t tail =
+        (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
+    if (tail > 1) v4 = b + 12;  // :: and ::1 are IPv6's own
+  } else if (b[0] == 0x20 && b[1] == 0x02) {
+    v4 = b + 2;
+  }
+  if (!v4) return std::nullopt;
+  sockaddr_storage out{};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&out);
+  a4->sin_family = AF_INET;
+  a4->sin_port = a6->sin6_port;
+  std::memcpy(&a4->sin_addr, v4, 4);
+  return out;
+}
+
+bool is_unspecified_address(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    const auto* a4 = reinterpret_cast<const sockaddr_in*>(addr);
+    return (ntohl(a4->sin_addr.s_addr) >> 24) == 0;
+  }
+  if (addr->sa_family == AF_INET6) {
+    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr);
+  }
+  return false;
+}
+
 }  // namespace gatehouse

@@ -20,6 +20,14 @@
 
 namespace gatehouse {
 
+// The IPv4 address inside an IPv6 one, where the kernel or a translator on the path would
+// reach that IPv4 address: IPv4-mapped ::ffff:a.b.c.d (Linux dual-stack sockets connect
+// these to the IPv4 host), IPv4-compatible ::a.b.c.d (deprecated, excluding :: and ::1),
+// NAT64 64:ff9b::a.b.c.d (RFC 6052) and 6to4 2002:AABB:CCDD::/48 (RFC 3056).
+std::optional<sockaddr_storage> embedded_ipv4(const sockaddr* addr);
+// 0.0.0.0/8 or ::, which connect() takes to mean this host.
+bool is_unspecified_address(const sockaddr* addr);
+
 class Cidr {
  public:
   static std::optional<Cidr> parse(std::string_view text);

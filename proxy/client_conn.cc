@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "proxy/error_page.h"
 #include "proxy/worker.h"
 
 namespace gatehouse {
@@ -333,6 +334,8 @@ uint64_t ClientConn::limit_for(Cause cause) const {
       return c.limits.max_request_body_bytes;
     case Cause::kRequestTimeout:
       return static_cast<uint64_t>(c.timeouts.client_header.count());
+    case Cause::kRequestBodyTimeout:
+      return static_cast<uint64_t>(c.timeouts.idle.count());
     case Cause::kDnsTimeout:
       return static_cast<uint64_t>(c.timeouts.dns.count());
     case Cause::kConnectTimeout:
@@ -592,6 +595,12 @@ void ClientCallbacks::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
       } else {
         c->close();
       }
+      return;
+    }
+    // A CONNECT whose client left before the tunnel was up: nobody will use it, so the
+    // lookup or connect in progress is cancelled with the connection.
+    if (c->is_connect_) {
+      c->close();
       return;
     }
     // EOF after a complete request head without a body, or while waiting for a
@@ -1104,8 +1113,22 @@ void ClientConn::on_request_allowed() {
       return respond_local(200, "text/plain; charset=utf-8", "ready\n");
     }
     if (route == "/metrics") {
+      bool allowed = false;
+      for (const auto& cidr : cfg_->access.allow_metrics) {
+        if (cidr.contains(reinterpret_cast<const sockaddr*>(&peer_))) allowed = true;
+      }
+      if (!allowed) {
+        ErrorDetails e;
+        e.cause = Cause::kEndpointDenied;
+        e.details = "Your address " + address_text(peer_) +
+                    " is not in access.allow_metrics, so /metrics is not shown to it.";
+        return respond_error(std::move(e));
+      }
       return respond_local(200, "text/plain; version=0.0.4; charset=utf-8",
                            w_.shared().render_metrics());
+    }
+    if (route.substr(0, kErrorTypePath.size()) == kErrorTypePath) {
+      return serve_error_type_page(route);
     }
     if (route == "/proxy.pac") {
       return respond_local(200, "application/x-ns-proxy-autoconfig", pac_file());
@@ -1158,6 +1181,27 @@ void ClientConn::on_request_allowed() {
     e.details = "HTTP/1.1 requests must carry a Host header field.";
     e.close = true;
     return respond_error(std::move(e));
+  }
+  if (u.uri.path_and_query.compare(0, kErrorTypePath.size(), kErrorTypePath) == 0) {
+    // A browser using this proxy follows a problem "type" link as an absolute URL to the
+    // proxy's own address: answer it here rather than as a forwarding loop.
+    sockaddr_storage own{};
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&own);
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&own);
+    bool literal = false;
+    if (inet_pton(AF_INET, u.uri.authority.host.c_str(), &a4->sin_addr) == 1) {
+      own.ss_family = AF_INET;
+      a4->sin_port = htons(u.uri.authority.port);
+      literal = true;
+    } else if (inet_pton(AF_INET6, u.uri.authority.host.c_str(), &a6->sin6_addr) == 1) {
+      own.ss_family = AF_INET6;
+      a6->sin6_port = htons(u.uri.authority.port);
+      literal = true;
+    }
+    if (literal && w_.is_own_listener(reinterpret_cast<const sockaddr*>(&own))) {
+      std::string_view path = u.uri.path_and_query;
+      return serve_error_type_page(path.substr(0, path.find('?')));
+    }
   }
   target_ = u.uri.authority;
   origin_form_ = u.uri.path_and_query;
@@ -1228,6 +1272,33 @@ void ClientConn::log_exchange() {
   log->write(r);
 }
 
+// "address:port" of this connection's end on the proxy, as the client reached it.
+std::string ClientConn::own_authority() const {
+  sockaddr_storage local{};
+  int len = sizeof local;
+  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&local), &len);
+  uint16_t port = 0;
+  if (local.ss_family == AF_INET6) {
+    port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+    return "[" + address_text(local) + "]:" + std::to_string(port);
+  }
+  port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  return address_text(local) + ":" + std::to_string(port);
+}
+
+// The page describing one problem type (the "type" URI of every problem+json answer).
+void ClientConn::serve_error_type_page(std::string_view path) {
+  std::string_view name = path.substr(kErrorTypePath.size());
+  const std::string* accept = find_field(req_.headers, "accept");
+  BodyFormat format = negotiate_format(accept ? *accept : std::string());
+  if (auto page = render_error_type_page(name, format, cfg_->server.name)) {
+    return respond_local(200, type_page_content_type(format), *page);
+  }
+  return respond_local(404, "text/plain; charset=utf-8",
+                       "No such error type here; the list is at " + std::string(kErrorTypePath) +
+                           " in the proxy's documentation (docs/errors.md).\n");
+}
+
 // A PAC file sending browsers to this proxy (as the browser reached it), except for
 // plain host names, loopback and private networks.
 std::string ClientConn::pac_file() const {
@@ -1236,22 +1307,7 @@ std::string ClientConn::pac_file() const {
   if (host && parse_authority(*host, 80)) {
     proxy = *host;
   } else {
-    sockaddr_storage local{};
-    int len = sizeof local;
-    uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&local), &len);
-    char buf[INET6_ADDRSTRLEN] = "127.0.0.1";
-    uint16_t port = 3128;
-    if (local.ss_family == AF_INET6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&local);
-      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-      port = ntohs(a->sin6_port);
-      proxy = "[" + std::string(buf) + "]:" + std::to_string(port);
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&local);
-      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-      port = ntohs(a->sin_port);
-      proxy = std::string(buf) + ":" + std::to_string(port);
-    }
+    proxy = own_authority();
   }
   return "// Proxy auto-configuration served by " + cfg_->server.name +
          ".\n"
@@ -1385,6 +1441,7 @@ void ClientCallbacks::on_write(void* owner, WriteBatch* batch, int status) {
   c->client_inflight_ -= batch->bytes();
   c->w_.batches().release(batch);
   if (c->closing_) return;
+  c->last_activity_ = uv_now(c->w_.loop());  // the client is reading
   if (status != 0) {
     c->close();
     return;
@@ -1414,6 +1471,7 @@ void ClientConn::flush_to_upstream() {
 
 void ClientConn::on_upstream_write(int status) {
   if (closing_) return;
+  last_activity_ = uv_now(w_.loop());
   if (status != 0) {
     // The read side reports the failure (EOF/reset) with better context; stop feeding.
     client_pause_ |= kPauseUpstreamFull;
@@ -1442,6 +1500,7 @@ void ClientCallbacks::on_shutdown(uv_shutdown_t* req, int) {
   // not destroyed by a reset; otherwise close now.
   if (c->client_reading_ || c->req_has_body_ || c->pend_len_ > 0) {
     c->client_pause_ = 0;
+    c->lingering_ = true;
     c->start_client_reading();
     uv_timer_start(&c->timer_, ClientCallbacks::on_timer, kLingerMs, 0);
     return;
@@ -1459,6 +1518,9 @@ void ClientConn::close_after_flush() {
     up_ = nullptr;
   }
   uv_timer_stop(&up_timer_);
+  // The shutdown completes only once the client has read everything: bound the wait.
+  last_activity_ = uv_now(w_.loop());
+  uv_timer_start(&timer_, ClientCallbacks::on_timer, cfg_->timeouts.idle.count(), 0);
   shutdown_req_.data = this;
   if (uv_shutdown(&shutdown_req_, as_stream(&tcp_), ClientCallbacks::on_shutdown) != 0) close();
 }
@@ -1510,6 +1572,7 @@ void ClientConn::respond_error(ErrorDetails e) {
   e.request_id = request_id_.empty() ? w_.next_request_id() : request_id_;
   e.client_address = address_text(peer_);
   e.contact = cfg_->errors.contact;
+  e.type_base = "http://" + own_authority();
   e.pages = policy_->pages.get();
   if (e.limit == 0) e.limit = limit_for(e.cause);
   e.close = e.close || !req_keep_alive_ || body_pending || is_connect_ || client_eof_ ||
@@ -1575,6 +1638,19 @@ void ClientConn::abort_exchange(const char* why) {
 void ClientCallbacks::on_timer(uv_timer_t* t) {
   auto* c = static_cast<ClientConn*>(t->data);
   if (c->closing_) return;
+  if (c->close_pending_ && !c->lingering_) {
+    // Flushing the last answer before closing: wait while the client keeps reading, but
+    // not for a client that stopped (that would pin the connection and its buffers).
+    uint64_t now = uv_now(c->w_.loop());
+    uint64_t idle = static_cast<uint64_t>(c->cfg_->timeouts.idle.count());
+    if (now - c->last_activity_ < idle) {
+      uv_timer_start(&c->timer_, ClientCallbacks::on_timer, idle - (now - c->last_activity_), 0);
+      return;
+    }
+    GH_LOG_INFO("closing a connection whose client stopped reading (timeouts.idle)");
+    c->close();
+    return;
+  }
   if (c->close_pending_ || c->phase_ != ClientConn::Phase::kHead || !c->any_request_bytes_) {
     c->close();  // idle keep-alive connection, linger over, or nothing ever sent
     return;
@@ -1635,34 +1711,56 @@ void ClientConn::on_resolved(const ResolveResult& r) {
   for (auto a : r.addresses) {
     set_port(a, target_.port);
     const sockaddr* sa = reinterpret_cast<const sockaddr*>(&a);
-    if (w_.is_own_listener(sa)) {
+    // Checked as the kernel will use the address: an IPv6 form that carries an IPv4
+    // address is judged as that IPv4 address too.
+    std::optional<sockaddr_storage> v4 = embedded_ipv4(sa);
+    const sockaddr* sa4 = v4 ? reinterpret_cast<const sockaddr*>(&*v4) : nullptr;
+    if (w_.is_own_listener(sa) || (sa4 && w_.is_own_listener(sa4))) {
       ErrorDetails e;
       e.cause = Cause::kLoopDetected;
       e.details = target_.to_string() + " is this proxy's own listening address.";
       e.next_hop = key_;
       return respond_error(std::move(e));
     }
-    bool blocked = false;
-    for (const auto& cidr : cfg_->access.deny_destination_ips) {
-      if (cidr.contains(sa)) {
-        if (denied.empty()) denied = address_text(a) + " (in " + cidr.to_string() + ")";
-        blocked = true;
-        break;
-      }
+    std::string why = forbidden_address_reason(sa, sa4);
+    if (why.empty()) {
+      addrs_.push_back(a);
+    } else if (denied.empty()) {
+      denied = address_text(a) + " (" + why + ")";
     }
-    if (!blocked) addrs_.push_back(a);
   }
   if (addrs_.empty()) {
     ErrorDetails e;
     e.cause = Cause::kDestinationProhibited;
     e.next_hop = key_;
-    e.details = target_.host + " resolves to " + denied +
-                ", which access.deny_destination_ips does not allow.";
+    bool literal = r.addresses.size() == 1 && address_text(r.addresses[0]) == target_.host;
+    e.details = literal
+                    ? "The destination address " + denied + " is one this proxy never connects to."
+                    : target_.host +
+                          " resolves only to addresses this proxy never connects to, such as " +
+                          denied + ".";
     return respond_error(std::move(e));
   }
   addr_idx_ = 0;
   phase_ = Phase::kConnecting;
   connect_next();
+}
+
+// Why the proxy will not connect to `sa` (with `sa4` the IPv4 address it embeds, if
+// any), or "" when it may.
+std::string ClientConn::forbidden_address_reason(const sockaddr* sa, const sockaddr* sa4) const {
+  // "This host" to connect(), whatever the configuration says.
+  if (is_unspecified_address(sa) || (sa4 && is_unspecified_address(sa4))) {
+    return "an unspecified address, which means this host";
+  }
+  for (const auto& cidr : cfg_->access.deny_destination_ips) {
+    if (cidr.contains(sa)) return "in " + cidr.to_string() + ", access.deny_destination_ips";
+    if (sa4 && cidr.contains(sa4)) {
+      return "it embeds " + address_text(*reinterpret_cast<const sockaddr_storage*>(sa4)) +
+             ", in " + cidr.to_string() + ", access.deny_destination_ips";
+    }
+  }
+  return std::string();
 }
 
 void ClientConn::connect_next() {
@@ -1738,6 +1836,24 @@ void ClientCallbacks::on_up_timer(uv_timer_t* t) {
       return;
     }
     case ClientConn::Phase::kForwarding:
+      if (!c->resp_head_done_ && !c->req_complete_) {
+        uint64_t now = uv_now(c->w_.loop());
+        uint64_t idle = static_cast<uint64_t>(c->cfg_->timeouts.idle.count());
+        if (now - c->last_activity_ < idle) {
+          c->start_up_timer(idle - (now - c->last_activity_));
+          return;
+        }
+        // The client stopped sending its body and nothing was answered yet.
+        ErrorDetails e;
+        e.cause = Cause::kRequestBodyTimeout;
+        e.limit = idle;
+        e.details = "The request body stopped arriving: no bytes for timeouts.idle (" +
+                    std::to_string(idle) + " ms) after " + std::to_string(c->req_body_bytes_) +
+                    " bytes.";
+        e.close = true;
+        c->respond_error(std::move(e));
+        return;
+      }
       if (!c->resp_head_done_) {
         ErrorDetails e;
         e.cause = Cause::kResponseTimeout;
@@ -1795,6 +1911,9 @@ void ClientConn::on_connected() {
   client_pause_ &= ~kPauseExchange;
   if (req_complete_) {
     start_up_timer(cfg_->timeouts.response_header.count());
+  } else {
+    // The request body is still coming: a body that stalls is bounded by timeouts.idle.
+    start_up_timer(cfg_->timeouts.idle.count());
   }
   drive();
 }

@@ -95,12 +95,15 @@ class ClientConn final : private UpstreamHandler {
   void note_status(int status);
   void log_exchange();
   std::string pac_file() const;
+  std::string own_authority() const;
+  void serve_error_type_page(std::string_view path);
   std::string allowed_methods() const;
   void answer_here();
 
   // Upstream side.
   void start_upstream();
   void on_resolved(const ResolveResult& r);
+  std::string forbidden_address_reason(const sockaddr* sa, const sockaddr* sa4) const;
   void connect_next();
   void on_connected();
   void retry_or_fail(Cause cause, const std::string& details);
@@ -145,6 +148,7 @@ class ClientConn final : private UpstreamHandler {
   bool redrive_ = false;
   bool parser_kick_ = false;    // resumed after a head pause: run the parser even with no bytes
   bool close_pending_ = false;  // close once queued writes are flushed
+  bool lingering_ = false;      // answer flushed; reading what the client still sends
   unsigned client_pause_ = 0;
   unsigned up_pause_ = 0;
   size_t client_inflight_ = 0;  // bytes written to the client whose callback is pending

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,8 @@ enum class Cause {
   kRedirectLoop,             // redirect chain over redirects.max_chain
   kConnectionLimit,          // limits.max_connections
   kMaintenance,              // server.maintenance
+  kRequestBodyTimeout,       // request body stalled for timeouts.idle after the head went on
+  kEndpointDenied,           // a local operator endpoint (/metrics) outside access.allow_metrics
   kInternal,                 // a bug
 };
 
@@ -63,8 +66,13 @@ enum class LimitUnit {
 
 struct CauseInfo {
   int status;
-  std::string_view proxy_status;        // RFC 9209 error type; empty = no error parameter
-  std::string_view title;               // short human title of this cause
+  std::string_view proxy_status;  // RFC 9209 error type; empty = no error parameter
+  std::string_view title;         // short human title of this cause
+  // What this cause means, in a sentence or two: the lead paragraph of every page for it.
+  // It must be true of every occurrence of the cause, so it says what happened and what
+  // did not (was anything sent to the destination?), but nothing about this one case: that
+  // is ErrorDetails::details.
+  std::string_view summary;
   std::string_view name;                // stable machine name ("dns_error"): problem type URI, logs
   std::string_view user_hint;           // what the person who sent the request can do
   std::string_view admin_hint;          // what the operator of the proxy can do
@@ -75,12 +83,18 @@ struct CauseInfo {
 const CauseInfo& cause_info(Cause cause);
 // The RFC 9110 reason phrase for a status code (class default for unknown codes).
 std::string_view reason_phrase(int status);
-// What a status code means, in a sentence or two (class default for unknown codes).
+// What a status code means, in a sentence or two (class default for unknown codes). Generic
+// on purpose: it is shown on the problem type pages of every cause with that status, so it
+// must hold for each of them; what a cause adds is in its summary.
 std::string_view status_meaning(int status);
 // A short explanation of a DNS rcode ("NXDOMAIN" -> "the name does not exist"); "" if unknown.
 std::string_view rcode_meaning(std::string_view rcode);
 // Every status code the catalogue can produce, ascending, each once.
 const std::vector<int>& generated_statuses();
+// Every cause's name (the last segment of its problem type URI), in Cause order, each once.
+const std::vector<std::string_view>& error_type_names();
+// The cause with this name, or nullopt. Exact, case-sensitive match.
+std::optional<Cause> cause_by_name(std::string_view name);
 
 class ErrorPages;  // proxy/error_page.h
 
@@ -104,6 +118,10 @@ struct ErrorDetails {
   uint64_t limit = 0;  // the configured limit that fired (unit: cause_info().limit_unit)
   const ErrorPages* pages = nullptr;  // operator templates; nullptr = built-in pages only
   std::string contact;                // errors.contact
+  // Scheme and authority of the proxy as the client reached it ("http://127.0.0.1:3128"):
+  // the problem type URI becomes type_base + "/gatehouse/errors/<name>", a page the proxy
+  // serves itself. Empty, or not an http(s) URL with a plain authority: "about:blank".
+  std::string type_base;
 };
 
 // RFC 8941 sf-string: quotes and backslashes escaped, non-printable bytes dropped.

@@ -15,7 +15,7 @@
 namespace gatehouse {
 namespace {
 
-constexpr std::string_view kTypeBase = "https://gatehouse.invalid/errors/";
+constexpr std::string_view kBlankType = "about:blank";
 constexpr size_t kMaxUrlBytes = 2048;
 constexpr size_t kMaxValueBytes = 4096;
 constexpr size_t kMaxChainEntries = 100;
@@ -224,6 +224,7 @@ enum Var : size_t {
   kVarStatus,
   kVarReason,
   kVarTitle,
+  kVarSummary,
   kVarMeaning,
   kVarDetails,
   kVarUserHint,
@@ -249,10 +250,11 @@ enum Var : size_t {
 };
 
 constexpr std::array<std::string_view, kVarCount> kVarNames = {
-    "status",     "reason",     "title",          "meaning",         "details", "user_hint",
-    "admin_hint", "cause",      "type",           "proxy_status",    "method",  "url",
-    "host",       "next_hop",   "rcode",          "received_status", "limit",   "limit_setting",
-    "chain",      "request_id", "client_address", "proxy_name",      "time",    "contact",
+    "status",       "reason",          "title",      "summary",       "meaning",
+    "details",      "user_hint",       "admin_hint", "cause",         "type",
+    "proxy_status", "method",          "url",        "host",          "next_hop",
+    "rcode",        "received_status", "limit",      "limit_setting", "chain",
+    "request_id",   "client_address",  "proxy_name", "time",          "contact",
 };
 
 struct Values {
@@ -305,6 +307,23 @@ std::string_view unit_name(LimitUnit unit) {
   return "";
 }
 
+// How a limit's value is written in the configuration, for the type pages.
+std::string_view unit_description(LimitUnit unit) {
+  switch (unit) {
+    case LimitUnit::kBytes:
+      return "a size in bytes";
+    case LimitUnit::kMilliseconds:
+      return "a duration, such as \"30s\" or \"250ms\"";
+    case LimitUnit::kRedirects:
+      return "a number of redirects";
+    case LimitUnit::kConnections:
+      return "a number of connections";
+    case LimitUnit::kNone:
+      break;
+  }
+  return "";
+}
+
 // The authority part of a display URL ("host:port" of "http://host:port/path", or the
 // whole authority-form target), "" for origin-form.
 std::string_view authority_of(std::string_view url) {
@@ -332,12 +351,13 @@ Values make_values(const ErrorDetails& e, std::string_view proxy_name, long now)
   v[kVarStatus] = std::to_string(info.status);
   v[kVarReason] = reason_phrase(info.status);
   v[kVarTitle] = info.title;
+  v[kVarSummary] = info.summary;
   v[kVarMeaning] = status_meaning(info.status);
   v[kVarDetails] = truncated(e.details, kMaxValueBytes);
   v[kVarUserHint] = info.user_hint;
   v[kVarAdminHint] = info.admin_hint;
   v[kVarCause] = info.name;
-  v[kVarType] = problem_type(e.cause);
+  v[kVarType] = problem_type(e.cause, e.type_base);
   v[kVarProxyStatus] = info.proxy_status;
   v[kVarMethod] = truncated(e.method, 64);
   v[kVarUrl] = display_url(e.url);
@@ -425,7 +445,7 @@ std::string render_text(const Values& vals) {
   out.reserve(2048);
   append_text(out, vals[kVarStatus] + " " + vals[kVarReason] + ": " + vals[kVarTitle]);
   out += "\n\n";
-  append_wrapped(out, vals[kVarMeaning], "");
+  append_wrapped(out, vals[kVarSummary], "");
 
   out += "\nWhat happened\n";
   if (!vals[kVarDetails].empty()) {
@@ -462,6 +482,12 @@ std::string render_text(const Values& vals) {
   append_wrapped(out, vals[kVarUserHint], "  ");
   out += "\nFor the administrator\n";
   append_wrapped(out, vals[kVarAdminHint], "  ");
+  if (vals[kVarType] != kBlankType) {
+    // Not wrapped, so the URI can be copied (or followed by a terminal) in one piece.
+    out += "\nMore: ";
+    append_text(out, vals[kVarType]);
+    out += '\n';
+  }
 
   out += "\n-- ";
   append_text(out, vals[kVarProxyName]);
@@ -495,7 +521,7 @@ constexpr std::string_view kHtmlStyle =
     "h1{margin:.2rem 0 .8rem;font-size:1.45rem;line-height:1.3}\n"
     "h2{margin:1.3rem 0 .3rem;font-size:1rem}\n"
     "p{margin:.3rem 0}\n"
-    ".meaning{color:var(--muted)}\n"
+    ".summary{color:var(--muted)}\n"
     "dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.6rem 0}\n"
     "dt{color:var(--muted)}\n"
     "dd{margin:0;min-width:0;overflow-wrap:anywhere}\n"
@@ -505,6 +531,7 @@ constexpr std::string_view kHtmlStyle =
     "ol{margin:.3rem 0;padding-left:2rem;overflow-wrap:anywhere}\n"
     "footer{margin:1rem .25rem;color:var(--muted);font-size:.85rem;overflow-wrap:anywhere}\n"
     "a{color:inherit}\n"
+    ".more{margin-top:1rem;overflow-wrap:anywhere}\n"
     "@media (max-width:32rem){main{margin:1rem auto;padding:0 .5rem}"
     "article{padding:1rem}dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}}\n";
 
@@ -536,8 +563,8 @@ std::string render_html(const Values& vals) {
   esc(vals[kVarStatus] + " " + vals[kVarReason]);
   out += "</p>\n<h1>";
   esc(vals[kVarTitle]);
-  out += "</h1>\n<p class=\"meaning\">";
-  esc(vals[kVarMeaning]);
+  out += "</h1>\n<p class=\"summary\">";
+  esc(vals[kVarSummary]);
   out += "</p>\n<h2>What happened</h2>\n<p>";
   esc(vals[kVarDetails].empty() ? vals[kVarTitle] + "." : vals[kVarDetails]);
   out += "</p>\n";
@@ -569,7 +596,17 @@ std::string render_html(const Values& vals) {
   esc(vals[kVarUserHint]);
   out += "</p>\n<h2>For the administrator</h2>\n<p>";
   esc(vals[kVarAdminHint]);
-  out += "</p>\n</article>\n<footer>";
+  out += "</p>\n";
+  if (vals[kVarType] != kBlankType) {
+    // problem_type() only builds http(s) URIs from a checked authority; escaping keeps the
+    // attribute closed whatever it holds.
+    out += "<p class=\"more\">More about this error: <a href=\"";
+    esc(vals[kVarType]);
+    out += "\">";
+    esc(vals[kVarType]);
+    out += "</a></p>\n";
+  }
+  out += "</article>\n<footer>";
   esc(vals[kVarProxyName]);
   if (!vals[kVarRequestId].empty()) {
     out += " &middot; request <code>";
@@ -616,15 +653,19 @@ std::string render_json(const Values& vals) {
   auto opt = [&](std::string_view k, std::string_view value) {
     if (!value.empty()) str(k, value);
   };
+  // RFC 9457 members first. With "about:blank" the title must be the reason phrase
+  // (section 4.2.1); the cause's own title then has no place, but `cause` and `summary`
+  // still say what happened.
+  bool blank = vals[kVarType] == kBlankType;
   str("type", vals[kVarType]);
-  str("title", vals[kVarTitle]);
+  str("title", blank ? vals[kVarReason] : vals[kVarTitle]);
   key("status");
   out += vals[kVarStatus];
   opt("detail", vals[kVarDetails]);
+  // Extension members, each fact once. The Proxy-Status error type is in the response's
+  // Proxy-Status field and on the type page, so it is not repeated here.
   str("cause", vals[kVarCause]);
-  opt("proxy_status", vals[kVarProxyStatus]);
-  opt("details", vals[kVarDetails]);
-  str("meaning", vals[kVarMeaning]);
+  str("summary", vals[kVarSummary]);
   opt("method", vals[kVarMethod]);
   opt("url", vals[kVarUrl]);
   if (e.cause == Cause::kClientDenied) opt("client_address", vals[kVarClientAddress]);
@@ -663,6 +704,141 @@ std::string render_json(const Values& vals) {
   out += "\"\n  }";
   opt("contact", vals[kVarContact]);
   out += "\n}\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Problem type pages: what one cause means, independent of any request.
+
+std::string type_page_text(const CauseInfo& info, std::string_view proxy_name) {
+  std::string out;
+  out.reserve(2048);
+  out += "Gatehouse error type: ";
+  out += info.name;
+  out += "\n";
+  append_text(out, info.title);
+  out += "\n\n";
+  append_wrapped(out, info.summary, "");
+  out += "\nStatus\n  ";
+  out += std::to_string(info.status);
+  out += ' ';
+  out += reason_phrase(info.status);
+  out += '\n';
+  append_wrapped(out, status_meaning(info.status), "  ");
+  out += "\nProxy-Status\n";
+  if (info.proxy_status.empty()) {
+    append_wrapped(
+        out,
+        "No error parameter: the field names the proxy and carries only the details of the case.",
+        "  ");
+  } else {
+    out += "  error=";
+    out += info.proxy_status;
+    out += '\n';
+  }
+  if (!info.limit_setting.empty()) {
+    out += "\nLimit\n  Set by ";
+    out += info.limit_setting;
+    out += " (";
+    out += unit_description(info.limit_unit);
+    out += ").\n";
+  }
+  out += "\nWhat you can do\n";
+  append_wrapped(out, info.user_hint, "  ");
+  out += "\nFor the administrator\n";
+  append_wrapped(out, info.admin_hint, "  ");
+  out += "\n-- ";
+  append_text(out, truncated(proxy_name, 256));
+  out += '\n';
+  return out;
+}
+
+std::string type_page_html(const CauseInfo& info, std::string_view proxy_name) {
+  std::string out;
+  out.reserve(6144);
+  auto esc = [&](std::string_view s) { append_html(out, s); };
+  out +=
+      "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<meta name=\"color-scheme\" content=\"light dark\">\n"
+      "<meta name=\"robots\" content=\"noindex\">\n<title>";
+  esc(info.name);
+  out += ": ";
+  esc(info.title);
+  out += "</title>\n<style>\n";
+  out += kHtmlStyle;
+  out += "</style>\n</head>\n<body>\n<main>\n<article>\n<p class=\"status\">Error type <code>";
+  esc(info.name);
+  out += "</code></p>\n<h1>";
+  esc(info.title);
+  out += "</h1>\n<p class=\"summary\">";
+  esc(info.summary);
+  out += "</p>\n<dl>\n<dt>Status</dt><dd>";
+  esc(std::to_string(info.status) + " " + std::string(reason_phrase(info.status)));
+  out += ": ";
+  esc(status_meaning(info.status));
+  out += "</dd>\n<dt>Proxy-Status</dt><dd>";
+  if (info.proxy_status.empty()) {
+    out += "no error parameter";
+  } else {
+    out += "<code>error=";
+    esc(info.proxy_status);
+    out += "</code>";
+  }
+  out += "</dd>\n";
+  if (!info.limit_setting.empty()) {
+    out += "<dt>Limit</dt><dd><code>";
+    esc(info.limit_setting);
+    out += "</code> (";
+    esc(unit_description(info.limit_unit));
+    out += ")</dd>\n";
+  }
+  out += "</dl>\n<h2>What you can do</h2>\n<p>";
+  esc(info.user_hint);
+  out += "</p>\n<h2>For the administrator</h2>\n<p>";
+  esc(info.admin_hint);
+  out += "</p>\n</article>\n<footer>";
+  esc(truncated(proxy_name, 256));
+  out += "</footer>\n</main>\n</body>\n</html>\n";
+  return out;
+}
+
+std::string type_page_json(const CauseInfo& info) {
+  std::string out;
+  out.reserve(2048);
+  auto str = [&](std::string_view k, std::string_view value) {
+    out += "  \"";
+    out += k;
+    out += "\": \"";
+    append_json(out, value);
+    out += "\",\n";
+  };
+  out += "{\n";
+  str("name", info.name);
+  str("title", info.title);
+  str("summary", info.summary);
+  out += "  \"status\": ";
+  out += std::to_string(info.status);
+  out += ",\n";
+  str("reason", reason_phrase(info.status));
+  str("status_meaning", status_meaning(info.status));
+  if (info.proxy_status.empty()) {
+    out += "  \"proxy_status_error\": null,\n";
+  } else {
+    str("proxy_status_error", info.proxy_status);
+  }
+  if (!info.limit_setting.empty()) {
+    out += "  \"limit\": {\"setting\": \"";
+    append_json(out, info.limit_setting);
+    out += "\", \"unit\": \"";
+    append_json(out, unit_name(info.limit_unit));
+    out += "\"},\n";
+  }
+  out += "  \"hints\": {\n    \"user\": \"";
+  append_json(out, info.user_hint);
+  out += "\",\n    \"admin\": \"";
+  append_json(out, info.admin_hint);
+  out += "\"\n  }\n}\n";
   return out;
 }
 
@@ -1051,6 +1227,7 @@ std::string check_json_template(const ErrorTemplate& t) {
   full.chain = {"http://a.example/\"", "http://b.example/\\"};
   full.limit = 20;
   full.contact = "ops@example.com";
+  full.type_base = "http://127.0.0.1:3128";
   ErrorDetails empty;
   empty.cause = Cause::kInternal;
   for (const ErrorDetails* e : {&full, &empty}) {
@@ -1161,8 +1338,20 @@ std::string display_url(std::string_view target) {
   return truncated(target, kMaxUrlBytes);
 }
 
-std::string problem_type(Cause cause) {
-  std::string t(kTypeBase);
+std::string problem_type(Cause cause, std::string_view type_base) {
+  std::string_view base = type_base;
+  if (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  size_t scheme = base.rfind("https://", 0) == 0 ? 8 : base.rfind("http://", 0) == 0 ? 7 : 0;
+  // The authority alone: letters, digits and the few marks a host, an IP literal, a zone id
+  // ("%25") or a port use. No path, userinfo, query, quotes, spaces or controls.
+  bool ok = scheme != 0 && base.size() > scheme &&
+            std::all_of(base.begin() + static_cast<std::ptrdiff_t>(scheme), base.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     std::string_view("-._~:[]%").find(c) != std::string_view::npos;
+            });
+  if (!ok) return std::string(kBlankType);
+  std::string t(base);
+  t += kErrorTypePath;
   t += cause_info(cause).name;
   return t;
 }
@@ -1278,6 +1467,26 @@ std::string render_error_body(const ErrorDetails& e, std::string_view proxy_name
     }
   }
   return render_builtin(vals, format);
+}
+
+std::optional<std::string> render_error_type_page(std::string_view name, BodyFormat format,
+                                                  std::string_view proxy_name) {
+  std::optional<Cause> cause = cause_by_name(name);
+  if (!cause) return std::nullopt;
+  const CauseInfo& info = cause_info(*cause);
+  switch (format) {
+    case BodyFormat::kHtml:
+      return type_page_html(info, proxy_name);
+    case BodyFormat::kJson:
+      return type_page_json(info);
+    case BodyFormat::kText:
+      break;
+  }
+  return type_page_text(info, proxy_name);
+}
+
+std::string_view type_page_content_type(BodyFormat format) {
+  return format == BodyFormat::kJson ? "application/json" : content_type(format);
 }
 
 namespace {

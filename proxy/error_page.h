@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,8 +41,26 @@ std::string_view format_extension(BodyFormat format);
 // 2048 bytes (on a UTF-8 boundary, marked with "..."). Not escaped: that happens per format.
 std::string display_url(std::string_view target);
 
-// The problem type URI of a cause: "https://gatehouse.invalid/errors/" + cause_info().name.
-std::string problem_type(Cause cause);
+// Where the proxy serves the description of each problem type: kErrorTypePath + name.
+inline constexpr std::string_view kErrorTypePath = "/gatehouse/errors/";
+
+// The problem type URI of a cause (RFC 9457 section 3.1.1): type_base + kErrorTypePath +
+// cause_info().name, e.g. "http://127.0.0.1:3128/gatehouse/errors/dns_error", a page the
+// proxy itself serves (render_error_type_page). type_base is "http://" or "https://" and an
+// authority (host, IPv4, [IPv6], optional port; one trailing "/" is dropped). When it is
+// empty or anything else, the type is "about:blank" (RFC 9457 section 4.2.1), and the JSON
+// body's title becomes the status's reason phrase.
+std::string problem_type(Cause cause, std::string_view type_base);
+
+// The page that documents one problem type, as GET kErrorTypePath + name is answered: what
+// the error means, its status and that status's meaning, its Proxy-Status error type, the
+// configuration key of its limit, and the user and administrator hints; in HTML, plain
+// text, or JSON (an object describing the type, not problem details). Every inserted value
+// is escaped for the format. nullopt when no cause has this name.
+std::optional<std::string> render_error_type_page(std::string_view name, BodyFormat format,
+                                                  std::string_view proxy_name);
+// The Content-Type of a type page: as content_type(), but "application/json" for JSON.
+std::string_view type_page_content_type(BodyFormat format);
 
 // The names a template may use as {{name}}, in documentation order.
 const std::vector<std::string_view>& template_variables();

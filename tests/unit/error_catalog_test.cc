@@ -37,6 +37,8 @@ TEST_CASE("the catalogue maps causes to the design's status and Proxy-Status", "
       {Cause::kResponseTypeBlocked, 403, "http_request_denied"},
       {Cause::kRedirectLoop, 508, ""},
       {Cause::kConnectionLimit, 503, "connection_limit_reached"},
+      {Cause::kRequestBodyTimeout, 408, ""},
+      {Cause::kEndpointDenied, 403, "http_request_denied"},
       {Cause::kInternal, 500, "proxy_internal_error"},
   };
   for (const auto& r : rows) {
@@ -44,6 +46,29 @@ TEST_CASE("the catalogue maps causes to the design's status and Proxy-Status", "
     CHECK(cause_info(r.cause).status == r.status);
     CHECK(cause_info(r.cause).proxy_status == r.type);
   }
+}
+
+TEST_CASE("every cause has a title, a summary and both hints", "[unit][catalog]") {
+  // Walk the causes through their names, so a cause missing from error_type_names() fails.
+  const std::vector<std::string_view>& names = error_type_names();
+  REQUIRE(names.size() == static_cast<size_t>(Cause::kInternal) + 1);
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::optional<Cause> cause = cause_by_name(names[i]);
+    REQUIRE(cause);
+    CHECK(static_cast<size_t>(*cause) == i);
+    const CauseInfo& info = cause_info(*cause);
+    INFO(info.name);
+    CHECK(info.name == names[i]);
+    CHECK_FALSE(info.title.empty());
+    CHECK_FALSE(info.summary.empty());
+    CHECK_FALSE(info.user_hint.empty());
+    CHECK_FALSE(info.admin_hint.empty());
+    // Four different texts: the summary is not a hint repeated, nor the status meaning.
+    CHECK(info.summary != info.user_hint);
+    CHECK(info.summary != info.admin_hint);
+    CHECK(info.summary != status_meaning(info.status));
+  }
+  CHECK_FALSE(cause_by_name("no_such_error"));
 }
 
 TEST_CASE("reason phrases follow RFC 9110 and fall back to the class", "[unit][catalog]") {

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -336,17 +337,41 @@ bool has_warning(const std::vector<std::string>& warnings, const std::string& fi
 }
 
 const Cause kAllCauses[] = {
-    Cause::kBadRequest,        Cause::kMissingHost,           Cause::kNotProxyRequest,
-    Cause::kUnsupportedScheme, Cause::kClientDenied,          Cause::kDestinationDenied,
-    Cause::kConnectPortDenied, Cause::kProxyAuthRequired,     Cause::kMethodDisabled,
-    Cause::kRequestTimeout,    Cause::kBodyTooLarge,          Cause::kUriTooLong,
-    Cause::kHeadersTooLarge,   Cause::kRequestTypeBlocked,    Cause::kExpectationFailed,
-    Cause::kNotImplemented,    Cause::kVersionNotSupported,   Cause::kDnsError,
-    Cause::kDnsTimeout,        Cause::kConnectionRefused,     Cause::kDestinationUnroutable,
-    Cause::kConnectTimeout,    Cause::kDestinationProhibited, Cause::kConnectionTerminated,
-    Cause::kResponseTimeout,   Cause::kResponseProtocolError, Cause::kResponseHeadersTooLarge,
-    Cause::kLoopDetected,      Cause::kResponseTypeBlocked,   Cause::kRedirectLoop,
-    Cause::kConnectionLimit,   Cause::kMaintenance,           Cause::kInternal,
+    Cause::kBadRequest,
+    Cause::kMissingHost,
+    Cause::kNotProxyRequest,
+    Cause::kUnsupportedScheme,
+    Cause::kClientDenied,
+    Cause::kDestinationDenied,
+    Cause::kConnectPortDenied,
+    Cause::kProxyAuthRequired,
+    Cause::kMethodDisabled,
+    Cause::kRequestTimeout,
+    Cause::kBodyTooLarge,
+    Cause::kUriTooLong,
+    Cause::kHeadersTooLarge,
+    Cause::kRequestTypeBlocked,
+    Cause::kExpectationFailed,
+    Cause::kNotImplemented,
+    Cause::kVersionNotSupported,
+    Cause::kDnsError,
+    Cause::kDnsTimeout,
+    Cause::kConnectionRefused,
+    Cause::kDestinationUnroutable,
+    Cause::kConnectTimeout,
+    Cause::kDestinationProhibited,
+    Cause::kConnectionTerminated,
+    Cause::kResponseTimeout,
+    Cause::kResponseProtocolError,
+    Cause::kResponseHeadersTooLarge,
+    Cause::kLoopDetected,
+    Cause::kResponseTypeBlocked,
+    Cause::kRedirectLoop,
+    Cause::kConnectionLimit,
+    Cause::kMaintenance,
+    Cause::kRequestBodyTimeout,
+    Cause::kEndpointDenied,
+    Cause::kInternal,
 };
 static_assert(std::size(kAllCauses) == static_cast<size_t>(Cause::kInternal) + 1);
 
@@ -502,26 +527,33 @@ TEST_CASE("the HTML body is a self-contained page", "[unit][error_page]") {
 }
 
 TEST_CASE("the JSON body is RFC 9457 problem details", "[unit][error_page]") {
-  Response r = respond(dns_error("application/json"));
+  ErrorDetails e = dns_error("application/json");
+  e.type_base = "http://127.0.0.1:3128";
+  e.contact = "ops@example.com";
+  Response r = respond(e);
   CHECK(r.field("Content-Type") == "application/problem+json");
   CHECK(r.field("Vary") == "Accept");
-  auto j = parse_json(r.body);
+  auto j = parse_json(r.body);  // the parser rejects duplicate member names
   REQUIRE(j);
   REQUIRE(j->kind == Json::kObject);
-  CHECK(j->get("type")->str == "https://gatehouse.invalid/errors/dns_error");
+  // Each fact once: the RFC 9457 members, then the extensions (docs/errors.md lists them).
+  std::vector<std::string> members;
+  for (const auto& kv : j->obj) members.push_back(kv.first);
+  CHECK(members == std::vector<std::string>{"type", "title", "status", "detail", "cause", "summary",
+                                            "method", "url", "next_hop", "rcode", "request_id",
+                                            "hints", "contact"});
+  CHECK(j->get("type")->str == "http://127.0.0.1:3128/gatehouse/errors/dns_error");
   CHECK(j->get("title")->str == "The destination name could not be resolved");
   REQUIRE(j->get("status")->kind == Json::kNumber);
   CHECK(j->get("status")->num == 502);
   CHECK(j->get("detail")->str == "The DNS server says nx.example does not exist.");
-  CHECK(j->get("details")->str == "The DNS server says nx.example does not exist.");
-  CHECK(j->get("proxy_status")->str == "dns_error");
   CHECK(j->get("cause")->str == "dns_error");
+  CHECK(j->get("summary")->str == cause_info(Cause::kDnsError).summary);
   CHECK(j->get("rcode")->str == "NXDOMAIN");
   CHECK(j->get("next_hop")->str == "nx.example:80");
   CHECK(j->get("request_id")->str == "req-0001");
   CHECK(j->get("method")->str == "GET");
   CHECK(j->get("url")->str == "http://nx.example/page");
-  CHECK(j->get("meaning")->str == status_meaning(502));
   const Json* hints = j->get("hints");
   REQUIRE(hints);
   CHECK(hints->get("user")->str == cause_info(Cause::kDnsError).user_hint);
@@ -558,7 +590,8 @@ TEST_CASE("a 508 lists the redirect chain in every format", "[unit][error_page]"
   CHECK(limit->get("setting")->str == "redirects.max_chain");
   CHECK(limit->get("value")->num == 2);
   CHECK(limit->get("unit")->str == "redirects");
-  CHECK(j->get("proxy_status") == nullptr);  // 508 has no Proxy-Status error type
+  CHECK(j->get("cause")->str == "redirect_loop");
+  CHECK(j->get("detail")->str == "The redirect chain went past redirects.max_chain.");
 
   e.accept = "";
   r = respond(e);
@@ -690,7 +723,7 @@ TEST_CASE("hostile values are escaped in every format and never reach the head",
   std::string want =
       std::string("<script>alert(1)</script> \"q\" 'a' & \\back\r\nSet-Cookie: x", 56) +
       std::string("\0nul", 4) + " \x1b[31m \xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD end";
-  CHECK(j->get("details")->str == want);  // decodes back to the value (bad UTF-8 replaced)
+  CHECK(j->get("detail")->str == want);  // decodes back to the value (bad UTF-8 replaced)
   CHECK(j->get("method")->str == "GE\r\nT");
   CHECK(body.find("\\u0000nul") != std::string::npos);
   CHECK(body.find("\\u001b[31m") != std::string::npos);
@@ -733,6 +766,7 @@ TEST_CASE("every cause renders valid bodies in all three formats", "[unit][error
     const CauseInfo& info = cause_info(c);
     ErrorDetails e;
     e.cause = c;
+    e.type_base = "http://127.0.0.1:3128";
     INFO(info.name);
     for (BodyFormat f : {BodyFormat::kText, BodyFormat::kHtml, BodyFormat::kJson}) {
       std::string body = render_error_body(e, "gatehouse", f, kNow);
@@ -745,16 +779,375 @@ TEST_CASE("every cause renders valid bodies in all three formats", "[unit][error
       if (f == BodyFormat::kJson) {
         auto j = parse_json(body);
         REQUIRE(j);
-        CHECK(j->get("type")->str == problem_type(c));
+        CHECK(j->get("type")->str == problem_type(c, e.type_base));
         CHECK(j->get("status")->num == info.status);
         CHECK(j->get("detail") == nullptr);  // nothing specific to say: omitted
         CHECK(j->get("hints")->get("user")->str == info.user_hint);
       } else {
         // Hints are plain sentences, so they show verbatim (wrapped in text).
         CHECK(body.find(shown(info.user_hint.substr(0, 20))) != std::string::npos);
+        CHECK(body.find(shown(info.summary.substr(0, 20))) != std::string::npos);
       }
     }
   }
+}
+
+// ---- Each page reads true for its cause ---------------------------------------------------
+
+namespace {
+
+// Phrases that belong to other situations. A page that contains one says something about
+// its cause that is not so (the generic 502 text once told users the proxy "could not reach"
+// a destination it had refused to contact). Matched case-insensitively.
+using Phrases = std::vector<std::string_view>;
+// The proxy tried the destination and the attempt failed.
+const Phrases kUnreached = {"could not find it",
+                            "reach it",
+                            "hung up",
+                            "refused the connection",
+                            "timed out",
+                            "destination cannot be reached",
+                            "no network path",
+                            "destination did not answer",
+                            "turned the connection attempt down"};
+// The request went to the destination, which answered or was at least sent something.
+const Phrases kAnswered = {"sent back",     "destination answered",   "site answered",
+                           "response head", "proxy sent the request", "got the request"};
+// The destination's server is at fault.
+const Phrases kServerFault = {"the site's server", "site's side"};
+// The request's syntax is broken.
+const Phrases kMalformed = {
+    "framing", "syntax", "malformed", "breaks the", "could not be parsed", "not valid http"};
+// A policy decision refused it.
+const Phrases kPolicy = {"policy", "blocked", "off limits", "not allowed", "denied"};
+// The proxy is paused, or busy.
+const Phrases kMaintenance = {"maintenance"};
+const Phrases kOverloaded = {"connection limit", "as many client connections", "overloaded"};
+// Waiting and retrying would help.
+const Phrases kRetryHelps = {
+    "try again",       "wait a moment",    "wait a few seconds",    "is temporary",
+    "often temporary", "expected to pass", "send the request again"};
+// Retrying cannot help.
+const Phrases kNoRetry = {"retrying will not help", "will fail the same way", "same answer",
+                          "repeating it"};
+// Nothing reached the destination.
+const Phrases kNotSent = {"not forwarded", "was not sent", "no connection attempt",
+                          "did not contact", "nothing was forwarded"};
+
+struct Forbidden {
+  Cause cause;
+  std::vector<const Phrases*> groups;
+};
+
+const Forbidden kForbidden[] = {
+    {Cause::kBadRequest,
+     {&kUnreached, &kAnswered, &kServerFault, &kPolicy, &kMaintenance, &kOverloaded, &kRetryHelps}},
+    {Cause::kMissingHost,
+     {&kUnreached, &kAnswered, &kServerFault, &kPolicy, &kMaintenance, &kOverloaded, &kRetryHelps}},
+    {Cause::kNotProxyRequest,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kUnsupportedScheme,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kClientDenied,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kDestinationDenied,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kConnectPortDenied,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kProxyAuthRequired,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kMethodDisabled,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kRequestTimeout,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kNoRetry}},
+    {Cause::kBodyTooLarge,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kUriTooLong,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kHeadersTooLarge,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kRequestTypeBlocked,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kExpectationFailed,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kNotImplemented,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kVersionNotSupported,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kDnsError,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded}},
+    {Cause::kDnsTimeout,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kNoRetry}},
+    {Cause::kConnectionRefused,
+     {&kAnswered, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded, &kNoRetry}},
+    {Cause::kDestinationUnroutable,
+     {&kAnswered, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded, &kNoRetry}},
+    {Cause::kConnectTimeout, {&kAnswered, &kMalformed, &kPolicy, &kMaintenance, &kNoRetry}},
+    {Cause::kDestinationProhibited,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kConnectionTerminated,
+     {&kNotSent, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded, &kNoRetry}},
+    {Cause::kResponseTimeout,
+     {&kNotSent, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded, &kNoRetry}},
+    {Cause::kResponseProtocolError, {&kNotSent, &kPolicy, &kMaintenance, &kOverloaded}},
+    {Cause::kResponseHeadersTooLarge, {&kNotSent, &kPolicy, &kMaintenance, &kOverloaded}},
+    {Cause::kLoopDetected,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kResponseTypeBlocked,
+     {&kUnreached, &kNotSent, &kMalformed, &kMaintenance, &kOverloaded, &kRetryHelps}},
+    {Cause::kRedirectLoop,
+     {&kUnreached, &kNotSent, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded}},
+    {Cause::kConnectionLimit,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kNoRetry}},
+    {Cause::kMaintenance,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kOverloaded, &kNoRetry}},
+    {Cause::kRequestBodyTimeout,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kNoRetry, &kNotSent}},
+    {Cause::kEndpointDenied,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kMaintenance, &kOverloaded,
+      &kRetryHelps}},
+    {Cause::kInternal,
+     {&kUnreached, &kAnswered, &kServerFault, &kMalformed, &kPolicy, &kMaintenance, &kOverloaded,
+      &kNoRetry}},
+};
+static_assert(std::size(kForbidden) == std::size(kAllCauses));
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Checks that `text` (all of one cause's words, or a page rendered for it) says nothing
+// from the situations its row forbids.
+void check_reads_true(const Forbidden& row, const std::string& text) {
+  std::string lower = lowered(text);
+  for (const Phrases* group : row.groups) {
+    for (std::string_view phrase : *group) {
+      INFO("forbidden phrase: \"" << phrase << "\"");
+      CHECK(lower.find(phrase) == std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("each cause's words say only what happened in that cause", "[unit][error_page]") {
+  for (size_t i = 0; i < std::size(kForbidden); ++i) {
+    const Forbidden& row = kForbidden[i];
+    REQUIRE(row.cause == kAllCauses[i]);
+    const CauseInfo& info = cause_info(row.cause);
+    INFO(info.name);
+    // The catalogue's words, and the status meaning shown on the cause's type page.
+    std::string words = std::string(info.title) + "\n" + std::string(info.summary) + "\n" +
+                        std::string(info.user_hint) + "\n" + std::string(info.admin_hint) + "\n" +
+                        std::string(status_meaning(info.status));
+    check_reads_true(row, words);
+    // Everything a reader sees: each body format without case details (so only our own
+    // text is on the page), and the type page.
+    ErrorDetails e;
+    e.cause = row.cause;
+    e.type_base = "http://127.0.0.1:3128";
+    for (BodyFormat f : {BodyFormat::kText, BodyFormat::kHtml, BodyFormat::kJson}) {
+      INFO(format_extension(f));
+      check_reads_true(row, render_error_body(e, "gatehouse", f, kNow));
+      std::optional<std::string> type_page = render_error_type_page(info.name, f, "gatehouse");
+      REQUIRE(type_page);
+      check_reads_true(row, *type_page);
+    }
+  }
+}
+
+TEST_CASE("each cause has its own lead text", "[unit][error_page]") {
+  std::set<std::string_view> summaries;
+  for (Cause c : kAllCauses) {
+    const CauseInfo& info = cause_info(c);
+    INFO(info.name);
+    CHECK(info.summary.size() > 40);
+    CHECK(info.summary.back() == '.');
+    CHECK(summaries.insert(info.summary).second);
+    CHECK(info.summary != status_meaning(info.status));
+    // The lead paragraph of the text and HTML pages is the summary, not the status meaning.
+    ErrorDetails e;
+    e.cause = c;
+    std::string text = render_error_body(e, "gatehouse", BodyFormat::kText, kNow);
+    size_t lead = text.find("\n\n");
+    REQUIRE(lead != std::string::npos);
+    std::string first_words(info.summary.substr(0, info.summary.find(' ', 20)));
+    CHECK(text.compare(lead + 2, first_words.size(), first_words) == 0);
+    std::string html = render_error_body(e, "gatehouse", BodyFormat::kHtml, kNow);
+    CHECK(html.find("<p class=\"summary\">" + html_escaped(info.summary) + "</p>") !=
+          std::string::npos);
+  }
+}
+
+// ---- Problem type URIs and the pages behind them ------------------------------------------
+
+TEST_CASE("problem type URIs point at the proxy's own pages", "[unit][error_page]") {
+  for (Cause c : kAllCauses) {
+    std::string name(cause_info(c).name);
+    INFO(name);
+    CHECK(problem_type(c, "http://127.0.0.1:3128") ==
+          "http://127.0.0.1:3128/gatehouse/errors/" + name);
+    CHECK(problem_type(c, "http://127.0.0.1:3128/") ==
+          "http://127.0.0.1:3128/gatehouse/errors/" + name);
+    CHECK(problem_type(c, "http://[::1]:3128") == "http://[::1]:3128/gatehouse/errors/" + name);
+    CHECK(problem_type(c, "https://proxy.example.com") ==
+          "https://proxy.example.com/gatehouse/errors/" + name);
+    CHECK(problem_type(c, "") == "about:blank");
+  }
+  // Anything but scheme and authority is not trusted to make a URI: about:blank.
+  for (const char* bad :
+       {"", "/", "127.0.0.1:3128", "ftp://proxy", "javascript:alert(1)", "http://", "https://",
+        "http://a/b", "http://a?b", "http://a#b", "http://user@a", "http://a b", "http://a\"b",
+        "http://a'b", "http://<a>", "http://a&b", "http://a\r\nX: y", "HTTP://a", "http://a//"}) {
+    INFO(bad);
+    CHECK(problem_type(Cause::kDnsError, bad) == "about:blank");
+  }
+}
+
+TEST_CASE("bodies link to the problem type page, or use about:blank", "[unit][error_page]") {
+  ErrorDetails e = dns_error("");
+  e.type_base = "http://127.0.0.1:3128";
+  const std::string uri = "http://127.0.0.1:3128/gatehouse/errors/dns_error";
+
+  std::string text = respond(e).body;
+  CHECK(text.find("\nMore: " + uri + "\n") != std::string::npos);
+  e.accept = "text/html";
+  std::string html = respond(e).body;
+  CHECK(html.find("<a href=\"" + uri + "\">" + uri + "</a>") != std::string::npos);
+  e.accept = "application/json";
+  auto j = parse_json(respond(e).body);
+  REQUIRE(j);
+  CHECK(j->get("type")->str == uri);
+  CHECK(j->get("title")->str == cause_info(Cause::kDnsError).title);
+
+  // No usable base (a hostile one included): no link anywhere, and RFC 9457 section 4.2.1's
+  // about:blank, whose title is the status's reason phrase.
+  for (const char* base : {"", "http://a\"><script>x</script>"}) {
+    INFO(base);
+    e.type_base = base;
+    e.accept = "";
+    text = respond(e).body;
+    CHECK(text.find("More:") == std::string::npos);
+    CHECK(text.find("about:blank") == std::string::npos);
+    e.accept = "text/html";
+    html = respond(e).body;
+    CHECK(html.find("<a href") == std::string::npos);
+    CHECK(html.find("<script>") == std::string::npos);
+    e.accept = "application/json";
+    j = parse_json(respond(e).body);
+    REQUIRE(j);
+    CHECK(j->get("type")->str == "about:blank");
+    CHECK(j->get("title")->str == "Bad Gateway");
+    CHECK(j->get("cause")->str == "dns_error");  // programs still learn the precise cause
+  }
+}
+
+TEST_CASE("every problem type has a page in each format", "[unit][error_page]") {
+  const std::vector<std::string_view>& names = error_type_names();
+  REQUIRE(names.size() == std::size(kAllCauses));
+  for (size_t i = 0; i < names.size(); ++i) {
+    Cause c = kAllCauses[i];
+    const CauseInfo& info = cause_info(c);
+    CHECK(names[i] == info.name);
+    CHECK(cause_by_name(names[i]) == c);
+    INFO(info.name);
+    const std::string status =
+        std::to_string(info.status) + " " + std::string(reason_phrase(info.status));
+
+    // A hostile proxy name (it comes from configuration) is escaped like any value.
+    const std::string evil_name = "<b>gate\"house'</b>\r\n&";
+    auto text = render_error_type_page(info.name, BodyFormat::kText, evil_name);
+    REQUIRE(text);
+    CHECK(text->rfind("Gatehouse error type: " + std::string(info.name) + "\n", 0) == 0);
+    CHECK(text->find(std::string(info.title) + "\n") != std::string::npos);
+    CHECK(text->find("Status\n  " + status + "\n") != std::string::npos);
+    CHECK(text->find(info.summary.substr(0, 30)) != std::string::npos);
+    CHECK(text->find(info.user_hint.substr(0, 20)) != std::string::npos);
+    CHECK(text->find(info.admin_hint.substr(0, 20)) != std::string::npos);
+    CHECK(text->find(info.proxy_status.empty()
+                         ? std::string("No error parameter")
+                         : "error=" + std::string(info.proxy_status)) != std::string::npos);
+    CHECK(text->find('\r') == std::string::npos);
+    CHECK(text->find("\n-- <b>gate\"house'</b>\xEF\xBF\xBD\xEF\xBF\xBD&\n") != std::string::npos);
+    CHECK(valid_utf8(*text));
+
+    auto html = render_error_type_page(info.name, BodyFormat::kHtml, evil_name);
+    REQUIRE(html);
+    CHECK(html->rfind("<!doctype html>\n<html lang=\"en\">", 0) == 0);
+    CHECK(html->find("<h1>" + html_escaped(info.title) + "</h1>") != std::string::npos);
+    CHECK(html->find(html_escaped(info.summary)) != std::string::npos);
+    CHECK(html->find(html_escaped(info.user_hint)) != std::string::npos);
+    CHECK(html->find(html_escaped(info.admin_hint)) != std::string::npos);
+    CHECK(html->find(html_escaped(status_meaning(info.status))) != std::string::npos);
+    CHECK(html->find("<dt>Status</dt><dd>" + status) != std::string::npos);
+    CHECK(html->find("<b>") == std::string::npos);
+    CHECK(html->find("&lt;b&gt;gate&quot;house&#39;&lt;/b&gt;\xEF\xBF\xBD\xEF\xBF\xBD&amp;") !=
+          std::string::npos);
+    CHECK(html->find("<script") == std::string::npos);
+    CHECK(html->find("src=") == std::string::npos);
+    CHECK(html->substr(html->size() - 8) == "</html>\n");
+
+    auto json = render_error_type_page(info.name, BodyFormat::kJson, evil_name);
+    REQUIRE(json);
+    auto j = parse_json(*json);
+    REQUIRE(j);
+    CHECK(j->get("name")->str == info.name);
+    CHECK(j->get("title")->str == info.title);
+    CHECK(j->get("summary")->str == info.summary);
+    CHECK(j->get("status")->num == info.status);
+    CHECK(j->get("reason")->str == reason_phrase(info.status));
+    CHECK(j->get("status_meaning")->str == status_meaning(info.status));
+    const Json* ps = j->get("proxy_status_error");
+    REQUIRE(ps);
+    if (info.proxy_status.empty()) {
+      CHECK(ps->kind == Json::kNull);
+    } else {
+      CHECK(ps->str == info.proxy_status);
+    }
+    if (info.limit_setting.empty()) {
+      CHECK(j->get("limit") == nullptr);
+    } else {
+      CHECK(j->get("limit")->get("setting")->str == info.limit_setting);
+    }
+    CHECK(j->get("hints")->get("user")->str == info.user_hint);
+    CHECK(j->get("hints")->get("admin")->str == info.admin_hint);
+  }
+  CHECK(type_page_content_type(BodyFormat::kJson) == "application/json");
+  CHECK(type_page_content_type(BodyFormat::kHtml) == "text/html; charset=utf-8");
+  CHECK(type_page_content_type(BodyFormat::kText) == "text/plain; charset=utf-8");
+}
+
+TEST_CASE("unknown problem type names have no page", "[unit][error_page]") {
+  for (const char* name : {"", "nope", "DNS_ERROR", "dns_error/", "dns_error ", "../dns_error",
+                           "dns_error%00", "gatehouse/errors/dns_error"}) {
+    INFO(name);
+    CHECK_FALSE(cause_by_name(name));
+    for (BodyFormat f : {BodyFormat::kText, BodyFormat::kHtml, BodyFormat::kJson}) {
+      CHECK_FALSE(render_error_type_page(name, f, "gatehouse"));
+    }
+  }
+  CHECK_FALSE(render_error_type_page(std::string_view("dns_error\0x", 11), BodyFormat::kText, "g"));
 }
 
 // ---- Operator templates ---------------------------------------------------------------------
@@ -779,6 +1172,7 @@ TEST_CASE("operator templates replace built-in pages, with escaped values", "[un
 
   ErrorDetails e = dns_error("text/html");
   e.pages = pages.get();
+  e.type_base = "http://proxy.test:3128";
   e.details = "<b>\"bad\"</b> & \r\n";
   e.url = "http://u:p@nx.example/<x>";
   Response r = respond(e);
@@ -803,7 +1197,7 @@ TEST_CASE("operator templates replace built-in pages, with escaped values", "[un
   auto j = parse_json(r.body);
   REQUIRE(j);
   CHECK(j->get("status")->num == 502);
-  CHECK(j->get("type")->str == "https://gatehouse.invalid/errors/dns_error");
+  CHECK(j->get("type")->str == "http://proxy.test:3128/gatehouse/errors/dns_error");
   CHECK(j->get("detail")->str == "<b>\"bad\"</b> & \r\n");
   CHECK(j->get("host")->str == "nx.example");
   CHECK(j->get("chain")->str == "http://a/\"1\"\nhttp://b/2");
