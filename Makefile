@@ -4,10 +4,13 @@
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
 CONFIG     ?= gatehouse.toml
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan run test test-fast test-asan format format-check bench install clean
+.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan fuzz fuzz-smoke format format-check bench install clean
 
 all: build
 
@@ -26,20 +29,40 @@ build: deps $(BUILD)/CMakeCache.txt
 build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The libFuzzer harnesses (tests/fuzz, docs/fuzzing.md): a separate clang tree in which the
+# whole project is compiled with coverage instrumentation, ASan and UBSan.
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGATEHOUSE_FUZZ=ON \
+	  -DGATEHOUSE_WERROR=OFF $(CMAKE_FLAGS)
+
+build-fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target gatehouse_fuzzers
+
 # Starts the proxy in the foreground on the shipped default config (127.0.0.1:3128).
 run: build
 	./$(BUILD)/gatehouse --config $(CONFIG)
 
-# Every suite in the normal build, then again under ASan+UBSan.
+# Every suite in the normal build, then again under ASan+UBSan, then a few seconds of
+# each fuzz harness.
 test: format-check build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz-smoke
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Each harness for FUZZ_SECONDS (default 60): executions per harness and what it found.
+# Crash inputs go to $(FUZZ_BUILD)/fuzz-work/artifacts/, never into tests/fuzz/corpus/.
+fuzz: build-fuzz
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The same for FUZZ_SMOKE_SECONDS (default 5) each; fails when a harness finds anything.
+fuzz-smoke: build-fuzz
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
@@ -55,4 +78,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -11,8 +11,10 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -535,6 +537,14 @@ std::variant<std::string, Reason> server_name(std::string_view text) {
                   " is not a valid name: use only letters, digits and !#$%&'*+-.^_`|~ (an RFC "
                   "9110 token, as sent in Via and Proxy-Status)"};
   }
+  // Proxy-Status is a structured field (RFC 9209): the name is an sf-token there, which
+  // must start with a letter or '*' (RFC 8941 section 3.3.4).
+  unsigned char first = static_cast<unsigned char>(text.front());
+  if (!std::isalpha(first) && first != '*') {
+    return Reason{quote(text) +
+                  " must start with a letter (it is sent as a structured-field token in "
+                  "Proxy-Status)"};
+  }
   return std::string(text);
 }
 
@@ -889,7 +899,7 @@ std::optional<ConfigError> apply_environment(const Environment& env,
                                              const std::vector<SectionDef>& defs, Config& cfg) {
   for (const auto& [name, value] : env) {
     if (!std::string_view(name).starts_with(kEnvPrefix)) continue;
-    auto env_error = [&name](std::string message) {
+    auto env_error = [&name = name](std::string message) {
       return ConfigError{.source = name, .line = 0, .column = 0, .message = std::move(message)};
     };
     // GATEHOUSE_<SECTION>_<KEY>: section names have no '_', key names may.
@@ -985,6 +995,19 @@ ConfigError syntax_error(const toml::parse_error& e, std::string_view text,
   if (!description.empty() && description.front() >= 'A' && description.front() <= 'Z') {
     description.front() = static_cast<char>(description.front() - 'A' + 'a');
   }
+  // toml++ quotes what it saw, raw: control bytes would break the one-line message (or
+  // reach a terminal), so they are shown escaped.
+  std::string clean;
+  for (unsigned char c : description) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      clean += buf;
+    } else {
+      clean += static_cast<char>(c);
+    }
+  }
+  description = std::move(clean);
   std::string message = "invalid TOML: " + description;
   if (description.find("date") != std::string::npos) {
     std::string_view line = line_of(text, e.source().begin.line);

@@ -41,7 +41,7 @@ bool is_valid_host(std::string_view host) {
     if (!ok) return false;
     if (++label > 63) return false;
   }
-  return true;
+  return label > 0;  // no empty last label (callers strip one FQDN dot first)
 }
 
 std::string Authority::to_string(uint16_t default_port) const {

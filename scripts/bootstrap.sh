@@ -8,6 +8,9 @@ packages=(
   libuv1-dev node-llhttp libc-ares-dev catch2 libtomlplusplus-dev
   libcrypt-dev libsystemd-dev
   curl python3
+  # Fuzzing (make fuzz, make fuzz-smoke in make test): clang, libFuzzer and the sanitizer
+  # runtimes (libclang-rt-dev, only a Recommends of clang), llvm-symbolizer for stacks (llvm).
+  clang libclang-rt-dev llvm
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light)

@@ -951,4 +951,20 @@ TEST_CASE("the shipped gatehouse.toml parses and equals the defaults", "[unit][c
   CHECK(std::get<ConfigError>(bad).source == "GATEHOUSE_SERVER_NAME");
 }
 
+TEST_CASE("server.name must start with a letter (an sf-token in Proxy-Status)", "[unit][config]") {
+  CHECK(parse_ok("[server]\nname = \"gw-1\"\n").server.name == "gw-1");
+  CHECK(parse_ok("[server]\nname = \"*proxy\"\n").server.name == "*proxy");
+  ConfigError e = parse_err("[server]\nname = \"1proxy\"\n");
+  CHECK(e.line == 2);
+  CHECK_THAT(e.message, Catch::Contains("must start with a letter"));
+}
+
+TEST_CASE("TOML syntax errors show control bytes escaped, on one line", "[unit][config]") {
+  ConfigError e = parse_err("a = tru\x1b\n");
+  INFO(e.to_string());
+  CHECK(e.message.find('\x1b') == std::string::npos);
+  ConfigError nl = parse_err("a = fals\n");
+  for (char c : nl.to_string()) CHECK((static_cast<unsigned char>(c) >= 0x20 || c == '\t'));
+}
+
 }  // namespace gatehouse

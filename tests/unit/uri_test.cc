@@ -78,3 +78,11 @@ TEST_CASE("a trailing dot in a host name is ignored", "[unit][uri]") {
   REQUIRE(a);
   CHECK(a->host == "example.com");
 }
+
+TEST_CASE("only one trailing dot is ignored; an empty last label is refused", "[unit][uri]") {
+  CHECK_FALSE(parse_authority("example.com..", 80));
+  CHECK_FALSE(parse_authority("example.com..:8080", 80));
+  CHECK(parse_absolute_uri("http://example.com../").error == UriError::kBadAuthority);
+  CHECK_FALSE(is_valid_host("example.com."));
+  CHECK(is_valid_host("example.com"));
+}
