@@ -316,9 +316,11 @@ constexpr Row kRows[] = {
                    "internal address that the proxy keeps out of bounds. Ask "
                    "the administrator if you need access to it.",
       .admin_hint = "The resolved address is in access.deny_destination_ips (by default "
-                    "loopback, link-local including the 169.254.169.254 metadata service, and "
-                    "0.0.0.0/8). The list keeps internal services out of reach through the "
-                    "proxy; shrink it only on purpose."}},
+                    "loopback, link-local including the 169.254.169.254 metadata service, the "
+                    "other cloud metadata addresses and 0.0.0.0/8), or it is an address the "
+                    "proxy always refuses: unspecified (0.0.0.0, ::) or an IPv6 form that "
+                    "embeds a refused IPv4 address. The list keeps internal services out of "
+                    "reach through the proxy; shrink it only on purpose."}},
     {Cause::kConnectionTerminated,
      {.status = 502,
       .proxy_status = "connection_terminated",
