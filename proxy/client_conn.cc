@@ -217,8 +217,8 @@ struct ClientCallbacks {
   static int r_on_header_field_complete(llhttp_t* p) {
     ClientConn* c = req(p);
     c->resp_field_open_ = false;
-    // RFC 9112 5.1: whitespace between a field name and the colon must be removed by a
-    // proxy before forwarding a response (llhttp 8 keeps it in the name).
+    // RFC 9112 5.1: whitespace between a field name and the colon. Strict llhttp refuses
+    // such a name before this runs (the answer is 502); trimming stays as a second guard.
     std::string& name = c->resp_.headers.back().name;
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
     if (!is_token(name)) {
@@ -887,6 +887,11 @@ void ClientConn::on_parse_error(llhttp_errno_t err) {
     if (well_formed && req_version_[0] != '1' && at_line_end) {
       e.cause = Cause::kVersionNotSupported;
       e.details = "The request is HTTP/" + req_version_ + "; this proxy speaks HTTP/1.x here.";
+    } else if (well_formed && at_line_end) {
+      // HTTP/1.2 and the like: a 1.x this proxy's parser does not take.
+      e.cause = Cause::kBadRequest;
+      e.details = "The request is HTTP/" + req_version_ +
+                  ", a minor version this proxy does not accept; send HTTP/1.1.";
     } else {
       e.cause = Cause::kBadRequest;
       e.details =
@@ -2001,6 +2006,15 @@ size_t ClientConn::parse_response_head(const char* p, size_t n) {
   // A complete head. llhttp is not resumed: the body is ours to read, and the parser is
   // reset for the next head on this connection.
   int status = resp_.status;
+  if (resp_.http_major != 1) {
+    ErrorDetails e;
+    e.next_hop = key_;
+    e.cause = Cause::kResponseProtocolError;
+    e.details = key_ + " answered with HTTP/" + std::to_string(resp_.http_major) + "." +
+                std::to_string(resp_.http_minor) + ", not HTTP/1.x.";
+    resp_refusal_ = std::move(e);
+    return used;
+  }
   if (resp_scan_.status_digits() != 3 || status < 100 || status > 599) {
     ErrorDetails e;
     e.next_hop = key_;
@@ -2008,9 +2022,6 @@ size_t ClientConn::parse_response_head(const char* p, size_t n) {
     e.details = key_ + " sent a status line whose status code is not three digits from 100 to 599.";
     resp_refusal_ = std::move(e);
     return used;
-  }
-  if (resp_scan_.obs_fold() && !resp_error_.empty()) {
-    // (reserved: folded values were joined with whitespace above)
   }
   if (status >= 100 && status < 200 && status != 101) {
     on_interim_response();

@@ -201,3 +201,32 @@ TEST_CASE("a later request head on a keep-alive connection has timeouts.client_h
   CHECK(r->status == 408);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
 }
+
+TEST_CASE("the response media-type filter judges every Content-Type", "[loop][hardening]") {
+  const std::vector<std::string> heads = {
+      "Content-Type: text/html\r\nContent-Type: video/mp4\r\n",
+      "Content-Type: video/mp4\r\nContent-Type: text/html\r\n",
+      "Content-Type: text/html, video/mp4\r\n",
+  };
+  for (const auto& fields : heads) {
+    INFO(fields);
+    TestOrigin origin([&fields](const OriginRequest&, OriginConnection& c) {
+      c.write("HTTP/1.1 200 OK\r\n" + fields + "Content-Length: 4\r\n\r\nfilm");
+    });
+    ProxyHarness h([](Config& c) { c.mime.deny_responses = {"video/*"}; });
+    auto r = ask(h.port(), get_request(origin.port()));
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK_THAT(r->body, !Catch::Contains("film"));
+  }
+  TestOrigin plain([](const OriginRequest&, OriginConnection& c) {
+    c.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\"a,b\"\r\nContent-Length: "
+        "4\r\n\r\npage");
+  });
+  ProxyHarness h([](Config& c) { c.mime.deny_responses = {"video/*"}; });
+  auto r = ask(h.port(), get_request(plain.port()));
+  REQUIRE(r);
+  CHECK(r->status == 200);  // a comma inside a quoted parameter is not a second type
+  CHECK(r->body == "page");
+}
