@@ -704,24 +704,12 @@ bool ClientConn::decide_request_framing(ErrorDetails* refusal) {
   size_t te_fields = count_fields(req_.headers, "transfer-encoding");
   size_t cl_fields = count_fields(req_.headers, "content-length");
   if (te_fields > 0) {
-    std::vector<std::string> codings;
+    std::vector<std::string> codings = transfer_codings(req_.headers);
     std::string all;
     for (const auto& f : req_.headers) {
       if (!iequals(f.name, "transfer-encoding")) continue;
       if (!all.empty()) all += ", ";
       all += f.value;
-      size_t start = 0;
-      while (start <= f.value.size()) {
-        size_t comma = f.value.find(',', start);
-        std::string c =
-            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        size_t first = c.find_first_not_of(" \t");
-        c = first == std::string::npos ? std::string() : c.substr(first);
-        c.erase(c.find_last_not_of(" \t") + 1);
-        codings.push_back(c);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
     }
     bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");
     size_t chunked_count =
@@ -2100,22 +2088,9 @@ bool ClientConn::decide_response_framing(ErrorDetails* refusal) {
     return true;
   }
   if (te) {
-    std::vector<std::string> codings;
-    for (const auto& f : resp_.headers) {
-      if (!iequals(f.name, "transfer-encoding")) continue;
-      size_t start = 0;
-      while (start <= f.value.size()) {
-        size_t comma = f.value.find(',', start);
-        std::string c =
-            f.value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        size_t first = c.find_first_not_of(" \t");
-        c = first == std::string::npos ? std::string() : c.substr(first);
-        c.erase(c.find_last_not_of(" \t") + 1);
-        if (!c.empty()) codings.push_back(c);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    }
+    // Empty list members are ignored here (RFC 9110 5.6.1); requests are judged strictly.
+    std::vector<std::string> codings = transfer_codings(resp_.headers);
+    codings.erase(std::remove(codings.begin(), codings.end(), std::string()), codings.end());
     size_t chunked = 0;
     for (const auto& c : codings) chunked += iequals(c, "chunked") ? 1 : 0;
     bool chunked_last = !codings.empty() && iequals(codings.back(), "chunked");

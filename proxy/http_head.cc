@@ -116,6 +116,21 @@ std::vector<std::string> connection_tokens(const HeaderList& headers) {
   return tokens;
 }
 
+std::vector<std::string> transfer_codings(const HeaderList& headers) {
+  std::vector<std::string> out;
+  for (const auto& f : headers) {
+    if (!iequals(f.name, "transfer-encoding")) continue;
+    std::string_view v = f.value;
+    for (;;) {
+      size_t comma = v.find(',');
+      out.emplace_back(trim(v.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
 bool has_token(std::string_view list, std::string_view token) {
   bool found = false;
   for_each_token(list, [&](std::string_view t) { found = found || iequals(t, token); });

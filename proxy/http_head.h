@@ -23,6 +23,9 @@ const std::string* find_field(const HeaderList& headers, std::string_view name);
 size_t count_fields(const HeaderList& headers, std::string_view name);
 // Every token of every Connection field, lower-cased ("close", "keep-alive", field names).
 std::vector<std::string> connection_tokens(const HeaderList& headers);
+// Every member of every Transfer-Encoding field, in order, trimmed of OWS; an empty
+// member ("chunked,") is kept as "" so callers can decide how strict to be.
+std::vector<std::string> transfer_codings(const HeaderList& headers);
 // True for fields that must not be forwarded to the next hop.
 bool is_hop_by_hop(std::string_view name, const std::vector<std::string>& conn_tokens);
 // True when `list` (a comma-separated field value) contains `token` (case-insensitive).

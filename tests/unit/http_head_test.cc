@@ -140,3 +140,15 @@ TEST_CASE("token and list helpers", "[unit][head]") {
   CHECK_FALSE(has_token("closed", "close"));
   CHECK(iequals("Content-Length", "content-length"));
 }
+
+TEST_CASE("transfer codings are split over every field, trimmed, empties kept", "[unit][head]") {
+  gatehouse::HeaderList h = {
+      {"Transfer-Encoding", "gzip ,\tchunked\t"}, {"X", "y"}, {"transfer-encoding", "chunked,"}};
+  auto c = gatehouse::transfer_codings(h);
+  REQUIRE(c.size() == 4);
+  CHECK(c[0] == "gzip");
+  CHECK(c[1] == "chunked");
+  CHECK(c[2] == "chunked");
+  CHECK(c[3] == "");
+  CHECK(gatehouse::transfer_codings({{"Content-Length", "5"}}).empty());
+}
