@@ -66,7 +66,10 @@ void on_stop_signal(uv_signal_t* h, int signum) {
   GH_LOG_INFO("received %s: draining (finishing open exchanges, accepting no new ones)",
               strsignal(signum));
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
-  if (c->server) c->server->drain();
+  if (c->server) {
+    c->server->drain();  // returns once no worker listens any more
+    GH_LOG_INFO("listeners closed: new connections are refused while open exchanges finish");
+  }
   close_control(c);  // the loop ends; main() waits for the workers
 }
 

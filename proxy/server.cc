@@ -49,18 +49,41 @@ uint16_t port_of(const sockaddr_storage& ss) {
   return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
 }
 
-int bind_socket(const sockaddr_storage& addr, std::string* error) {
+// Binds a socket for one worker. With `exclusive` the bind is made without SO_REUSEPORT,
+// so it fails with EADDRINUSE when any other socket is bound to the address -- including
+// another Gatehouse's SO_REUSEPORT sockets, which a SO_REUSEPORT bind would silently join
+// (and take half of its connections). SO_REUSEPORT is switched on right after that bind:
+// Linux checks it against the sockets already bound when the next one binds, so the
+// other workers' sockets join this one on the same port (for port 0, the port the kernel
+// picked here), with no moment in which the port is free for someone else to take.
+int bind_socket(const sockaddr_storage& addr, bool exclusive, std::string* error) {
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = std::string("socket: ") + strerror(errno);
     return -1;
   }
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // a TIME_WAIT is no obstacle
+  if (!exclusive) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len(addr)) != 0) {
-    *error = "cannot listen on " + sockaddr_to_string(addr) + ": " + strerror(errno);
+    int e = errno;
+    *error = "cannot listen on " + sockaddr_to_string(addr) + ": ";
+    if (e == EADDRINUSE) {
+      error->append("address already in use");
+      if (exclusive) {
+        error->append(
+            " (another process listens there; stop it, choose another server.listen, or set "
+            "server.allow_shared_port = true to share the port with it)");
+      }
+    } else {
+      error->append(strerror(e));
+    }
+    ::close(fd);
+    return -1;
+  }
+  if (exclusive && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    *error = "cannot listen on " + sockaddr_to_string(addr) + ": SO_REUSEPORT: " + strerror(errno);
     ::close(fd);
     return -1;
   }
@@ -145,7 +168,10 @@ bool Server::start(std::string* error) {
       }
       for (unsigned w = 0; w < n; ++w) {
         std::string err;
-        int fd = bind_socket(addr, &err);
+        // The first socket for an address proves nobody else holds it, unless the operator
+        // asked to share the port (e.g. to start a new version before stopping the old).
+        bool exclusive = w == 0 && !config_->server.allow_shared_port;
+        int fd = bind_socket(addr, exclusive, &err);
         if (fd < 0) return fail(err);
         fds[w].push_back(fd);
         if (w == 0) {
@@ -187,6 +213,9 @@ void Server::stop() {
 void Server::drain() {
   shared_.draining = true;
   for (auto& w : workers_) w->drain(config_->server.drain_timeout);
+  // Every worker closes its listeners on its own loop; wait for all of them, so that a
+  // client connecting after drain() returns is refused rather than left in a backlog.
+  for (auto& w : workers_) w->wait_not_listening();
 }
 
 void Server::wait() {
@@ -206,6 +235,9 @@ bool Server::reload(std::shared_ptr<const Config> config, std::vector<std::strin
   }
   if (config->server.workers != old.server.workers) {
     warnings->push_back("server.workers changed: applies after a restart");
+  }
+  if (config->server.allow_shared_port != old.server.allow_shared_port) {
+    warnings->push_back("server.allow_shared_port changed: applies after a restart");
   }
   if (!(config->resolver == old.resolver) || config->timeouts.dns != old.timeouts.dns) {
     warnings->push_back("[resolver] and timeouts.dns changes apply after a restart");

@@ -38,12 +38,17 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds every listen address (SO_REUSEPORT, one socket per worker; port 0 becomes the
-  // port the kernel picked, shared by all workers) and starts the workers. On failure
-  // returns false with a message in *error.
+  // port the kernel picked, shared by all workers) and starts the workers. An address
+  // another socket is already bound to fails ("address already in use") unless
+  // server.allow_shared_port is set. On failure returns false with a message in *error.
   bool start(std::string* error);
   // Closes listeners and connections and joins the workers.
   void stop();
-  // Stops accepting and lets open exchanges finish, up to server.drain_timeout.
+  // Stops accepting and lets open exchanges finish, up to server.drain_timeout. Returns
+  // once every worker has closed all its listening descriptors: from then on connecting
+  // is refused (ECONNREFUSED), except on sockets systemd passed, which systemd keeps
+  // listening. Connections the kernel had completed but no worker had accepted yet are
+  // reset by that close.
   void drain();
   // Waits until every worker has finished (after drain() or stop()).
   void wait();

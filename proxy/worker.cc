@@ -84,18 +84,26 @@ int Worker::start() {
 void Worker::stop() {
   if (!thread_.joinable()) return;
   stop_requested_ = true;
-  uv_async_send(&async_);
+  {
+    // The loop may have ended on its own (a finished drain); its async handle is gone then.
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (loop_alive_) uv_async_send(&async_);
+  }
   thread_.join();
 }
 
 void Worker::drain(std::chrono::milliseconds deadline) {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard<std::mutex> lock(control_mu_);
-    drain_requested_ = true;
-    drain_deadline_ = deadline;
-  }
-  uv_async_send(&async_);
+  std::lock_guard<std::mutex> lock(control_mu_);
+  drain_requested_ = true;
+  drain_deadline_ = deadline;
+  if (loop_alive_) uv_async_send(&async_);
+}
+
+void Worker::wait_not_listening() {
+  if (!thread_.joinable()) return;
+  std::unique_lock<std::mutex> lock(control_mu_);
+  control_cv_.wait(lock, [this] { return not_listening_; });
 }
 
 void Worker::join() {
@@ -104,21 +112,31 @@ void Worker::join() {
 
 void Worker::reload(std::shared_ptr<const Policy> policy) {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard<std::mutex> lock(control_mu_);
-    pending_policy_ = std::move(policy);
-  }
-  uv_async_send(&async_);
+  std::lock_guard<std::mutex> lock(control_mu_);
+  pending_policy_ = std::move(policy);
+  if (loop_alive_) uv_async_send(&async_);
 }
 
 void Worker::run(std::promise<int>* ready) {
+  // Whatever way run() ends, nobody signals the loop afterwards or waits for listeners.
+  auto loop_ended = [this] {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    loop_alive_ = false;
+    not_listening_ = true;
+    control_cv_.notify_all();
+  };
   int r = uv_loop_init(&loop_);
   if (r != 0) {
+    loop_ended();
     ready->set_value(r);
     return;
   }
   uv_async_init(&loop_, &async_, on_async);
   async_.data = this;
+  {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    loop_alive_ = true;
+  }
   uv_timer_init(&loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, on_tick, 0, 1000);
@@ -144,19 +162,21 @@ void Worker::run(std::promise<int>* ready) {
       l->worker = this;
       l->spare_fd = fcntl(listen_fds_[i], F_DUPFD_CLOEXEC, 3);
       r = open_listener(l.get(), listen_fds_[i]);
-      if (r == 0) listen_fds_[i] = -1;  // owned by libuv now
+      listen_fds_[i] = -1;  // open_listener owns it, whatever the outcome
       listeners_.push_back(std::move(l));
     }
   }
   if (r != 0) {
     shutdown_loop();
     uv_run(&loop_, UV_RUN_DEFAULT);
+    loop_ended();
     uv_loop_close(&loop_);
     ready->set_value(r);
     return;
   }
   ready->set_value(0);
   uv_run(&loop_, UV_RUN_DEFAULT);
+  loop_ended();
   int rc = uv_loop_close(&loop_);
   if (rc != 0) GH_LOG_ERROR("worker %u: loop closed with handles still open", index_);
 }
@@ -240,6 +260,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
                     uv_strerror(status));
       }
       l->open = false;
+      l->closing = true;
       l->paused = true;
       uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), on_listener_closed);
       if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&self->resume_timer_))) {
@@ -255,15 +276,29 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 }
 
 int Worker::open_listener(Listener* l, int fd) {
+  auto* h = reinterpret_cast<uv_handle_t*>(&l->tcp);
   uv_tcp_init(&loop_, &l->tcp);
   l->tcp.data = l;
-  l->open = true;
   int r = uv_tcp_open(&l->tcp, fd);
   if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, on_connection);
-  return r;
+  if (r != 0) {
+    // uv_tcp_open may have failed before adopting the descriptor; uv_close closes it
+    // only if it did.
+    uv_os_fd_t adopted;
+    bool owned_by_handle = uv_fileno(h, &adopted) == 0;
+    l->closing = true;
+    uv_close(h, on_listener_closed);
+    if (!owned_by_handle) ::close(fd);
+    return r;
+  }
+  l->open = true;
+  return 0;
 }
 
-void Worker::on_listener_closed(uv_handle_t*) {}
+void Worker::on_listener_closed(uv_handle_t* h) {
+  // The handle may be initialised again (on_resume) only from now on.
+  static_cast<Listener*>(h->data)->closing = false;
+}
 
 void Worker::on_resume(uv_timer_t* t) {
   auto* self = static_cast<Worker*>(t->data);
@@ -271,10 +306,13 @@ void Worker::on_resume(uv_timer_t* t) {
   bool again = false;
   for (auto& l : self->listeners_) {
     if (!l->paused) continue;
+    if (l->closing) {
+      again = true;  // the old handle's close callback has not run yet
+      continue;
+    }
     int fd = fcntl(l->spare_fd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0 || self->open_listener(l.get(), fd) != 0) {
-      if (fd >= 0 && !l->open) ::close(fd);
-      again = true;  // still no descriptor to spare
+      again = true;  // still no descriptor to spare (open_listener closed its fd)
       continue;
     }
     l->paused = false;
@@ -286,10 +324,21 @@ void Worker::close_listeners() {
   if (listeners_closed_) return;
   listeners_closed_ = true;
   for (auto& l : listeners_) {
-    if (l->open) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
+    // uv_close closes the descriptor at once (not in the callback), and so does the
+    // spare's close: once both are gone the kernel refuses new connections, and resets
+    // those it had completed but nobody accepted yet.
+    if (l->open) {
+      l->closing = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), on_listener_closed);
+    }
     l->open = false;
     l->paused = false;
+    if (l->spare_fd >= 0) ::close(l->spare_fd);
+    l->spare_fd = -1;
   }
+  std::lock_guard<std::mutex> lock(control_mu_);
+  not_listening_ = true;
+  control_cv_.notify_all();
 }
 
 void Worker::add_conn(ClientConn* c) {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -61,7 +62,12 @@ class Worker {
   void stop();
   // Stops accepting; open exchanges finish (answers carry Connection: close), idle
   // connections close; after `deadline` whatever is left is closed. join() waits.
+  // Returns at once; wait_not_listening() waits for the listeners to be gone.
   void drain(std::chrono::milliseconds deadline);
+  // Blocks until this worker holds no listening descriptor any more (its handles and
+  // spare duplicates are closed, so the kernel refuses new connections to its sockets),
+  // or its loop has ended. Called by the controlling thread after drain().
+  void wait_not_listening();
   void join();
   // New connections use `policy` from now on; open ones keep theirs. Thread-safe.
   void reload(std::shared_ptr<const Policy> policy);
@@ -95,14 +101,20 @@ class Worker {
   // A listening socket. While descriptors run out (EMFILE) its handle is closed so the
   // loop stops polling it (libuv would otherwise retry accept() without end); `spare_fd`,
   // a duplicate taken at start, keeps the socket and its backlog alive, and a new handle
-  // is opened from it once descriptors are free again.
+  // is opened from it once descriptors are free again. close_listeners() closes the
+  // spare too: as long as any descriptor of a socket is open the kernel keeps it in
+  // LISTEN and completes handshakes nobody will accept.
+  // Owned by Worker::listeners_ (freed with the Worker, after the loop has closed).
   struct Listener {
     uv_tcp_t tcp;
     Worker* worker;
     int spare_fd = -1;
-    bool open = false;    // tcp is an open handle
-    bool paused = false;  // closed because of EMFILE, waiting to be reopened
+    bool open = false;     // tcp is an open handle
+    bool closing = false;  // uv_close called, on_listener_closed not yet run
+    bool paused = false;   // closed because of EMFILE, waiting to be reopened
   };
+  // Takes ownership of `fd` in every case: on failure the handle is closed (with the
+  // descriptor, if libuv adopted it) or the descriptor is closed here.
   int open_listener(Listener* l, int fd);
   static void on_listener_closed(uv_handle_t* h);
   static void on_resume(uv_timer_t* t);
@@ -126,10 +138,15 @@ class Worker {
   uv_timer_t resume_timer_;
   uint64_t accept_errors_ = 0;
   SharedState* shared_;
-  std::mutex control_mu_;  // guards the requests below, set by other threads
+  std::mutex control_mu_;               // guards the requests below, set by other threads
+  std::condition_variable control_cv_;  // signals not_listening_
   std::shared_ptr<const Policy> pending_policy_;
   bool drain_requested_ = false;
   std::chrono::milliseconds drain_deadline_{0};
+  // async_ may be signalled: the loop runs and has not been closed. Other threads call
+  // uv_async_send only while this is true (under control_mu_), never on a closed loop.
+  bool loop_alive_ = false;
+  bool not_listening_ = false;  // every listening descriptor is closed, or the loop ended
   bool draining_ = false;
   bool listeners_closed_ = false;
   std::atomic<uint64_t> heartbeat_{0};
