@@ -10,7 +10,7 @@ FUZZ_SMOKE_SECONDS ?= 5
 CONFIG     ?= gatehouse.toml
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan fuzz fuzz-smoke format format-check bench install clean
+.PHONY: all deps build build-asan build-fuzz run test test-fast test-asan test-packaging fuzz fuzz-smoke format format-check bench image deb install clean
 
 all: build
 
@@ -48,6 +48,13 @@ test: format-check build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz-smoke
+	$(MAKE) test-packaging
+
+# The container image, the units under a real systemd and the .deb (tests/packaging/,
+# docs/operations.md); each test says why it is skipped where podman cannot run.
+test-packaging: build
+	./scripts/bootstrap.sh --packaging
+	./tests/packaging/run.sh $(BUILD)
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -73,6 +80,16 @@ format-check: deps
 bench: build
 	./scripts/bootstrap.sh --bench
 	./bench/run.sh
+
+# The container image (FROM scratch: the binary and the libraries it links).
+image: build
+	./scripts/bootstrap.sh --packaging
+	./scripts/image.sh $(BUILD)
+
+# gatehouse_<version>_<arch>.deb in $(BUILD)/.
+deb: build
+	./scripts/bootstrap.sh --packaging
+	./scripts/deb.sh $(BUILD)
 
 install: build
 	cmake --install $(BUILD)

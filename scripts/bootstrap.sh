@@ -12,9 +12,12 @@ packages=(
   # runtimes (libclang-rt-dev, only a Recommends of clang), llvm-symbolizer for stacks (llvm).
   clang libclang-rt-dev llvm
 )
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(wrk nginx-light)
-fi
+case "${1:-}" in
+  --bench) packages+=(wrk nginx-light) ;;
+  # make image, make deb and the packaging tests: containers with podman and runc,
+  # Debian root file systems with mmdebstrap, .deb checks with dpkg-dev and lintian.
+  --packaging) packages+=(podman runc mmdebstrap uidmap dpkg-dev lintian) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
